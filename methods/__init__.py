@@ -1,0 +1,1 @@
+"""Editing methods, one module each, found through the registry."""

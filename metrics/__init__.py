@@ -1,0 +1,1 @@
+"""PIE-Bench metrics, one module per metric family."""

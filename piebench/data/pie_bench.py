@@ -1,0 +1,178 @@
+"""PIE-Bench loader: ``annotation_images/`` + ``mapping_file.json`` into typed samples.
+
+The mapping file holds ``{id: {image_path, original_prompt, editing_prompt,
+editing_instruction, editing_type_id, blended_word, mask}}``. Prompts mark the edited words
+with ``[...]``; the brackets are stripped before use, as the reference does for editing and
+scoring. Samples come back sorted by id so every run sees the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from piebench.data.errors import BenchmarkError, SampleError
+from piebench.data.images import load_image
+from piebench.data.rle import MaskDecodeError, decode_rle
+
+EDIT_TYPES: dict[int, str] = {
+    0: "random",
+    1: "change object",
+    2: "add object",
+    3: "delete object",
+    4: "change content",
+    5: "change pose",
+    6: "change color",
+    7: "change material",
+    8: "change background",
+    9: "change style",
+}
+MAPPING_FILE = "mapping_file.json"
+IMAGE_DIR = "annotation_images"
+MASK_SIZE = (512, 512)
+REQUIRED_FIELDS = ("image_path", "original_prompt", "editing_prompt", "editing_type_id", "mask")
+
+
+def strip_brackets(prompt: str) -> str:
+    """Remove PIE-Bench's ``[`` ``]`` edit marks, keeping the words inside."""
+    return prompt.replace("[", "").replace("]", "")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One PIE-Bench edit. ``source_prompt``/``target_prompt`` are the bracket-free prompts."""
+
+    id: str
+    root: Path
+    image_path: str
+    original_prompt: str
+    editing_prompt: str
+    editing_instruction: str
+    edit_type: int
+    blended_words: tuple[str, str] | None
+    mask_rle: tuple[int, ...] = field(repr=False)
+
+    @property
+    def source_prompt(self) -> str:
+        return strip_brackets(self.original_prompt)
+
+    @property
+    def target_prompt(self) -> str:
+        return strip_brackets(self.editing_prompt)
+
+    @property
+    def image_file(self) -> Path:
+        return self.root / IMAGE_DIR / self.image_path
+
+    def load_image(self, resolution: int = 512) -> np.ndarray:
+        """The prepared (resolution, resolution, 3) uint8 source image."""
+        return load_image(self.image_file, self.id, resolution)
+
+    def mask(self, border: bool = True) -> np.ndarray:
+        """The (512, 512) uint8 edit mask, 1 = edited region (border forced to 1 by default)."""
+        try:
+            return decode_rle(self.mask_rle, MASK_SIZE, border=border)
+        except MaskDecodeError as err:
+            raise SampleError(self.id, "mask", str(err)) from err
+
+    @classmethod
+    def from_entry(cls, sample_id: str, entry: object, root: Path) -> Sample:
+        """Validate one mapping-file entry; raises ``SampleError`` naming the bad field."""
+        if not isinstance(entry, dict):
+            raise SampleError(sample_id, "entry", f"expected an object, got {type(entry).__name__}")
+        for name in REQUIRED_FIELDS:
+            if name not in entry:
+                raise SampleError(sample_id, name, "missing field")
+        type_id = str(entry["editing_type_id"])
+        if not type_id.isdigit() or int(type_id) not in EDIT_TYPES:
+            raise SampleError(sample_id, "editing_type_id", f"unknown edit type {type_id!r}")
+        words = str(entry.get("blended_word", "") or "").split()
+        if words and len(words) != 2:
+            raise SampleError(
+                sample_id, "blended_word", f"expected '<source word> <target word>', got {words}"
+            )
+        mask = entry["mask"]
+        if not isinstance(mask, list):
+            raise SampleError(sample_id, "mask", "expected a run-length list")
+        return cls(
+            id=sample_id,
+            root=root,
+            image_path=str(entry["image_path"]),
+            original_prompt=str(entry["original_prompt"]),
+            editing_prompt=str(entry["editing_prompt"]),
+            editing_instruction=str(entry.get("editing_instruction", "")),
+            edit_type=int(type_id),
+            blended_words=(words[0], words[1]) if words else None,
+            mask_rle=tuple(mask),
+        )
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """The selected samples plus the entries that failed validation (recorded, not fatal)."""
+
+    root: Path
+    samples: list[Sample]
+    invalid: list[SampleError]
+
+
+def parse_edit_types(types: Iterable[object] | None) -> set[int] | None:
+    """Normalise an edit-type selection (ints or strings); unknown types raise with the valid list."""
+    if types is None:
+        return None
+    chosen = set()
+    for value in types:
+        text = str(value).strip()
+        if not text.isdigit() or int(text) not in EDIT_TYPES:
+            valid = ", ".join(f"{k} ({v})" for k, v in EDIT_TYPES.items())
+            raise BenchmarkError(f"unknown edit type {value!r}; valid types: {valid}")
+        chosen.add(int(text))
+    return chosen
+
+
+def load_benchmark(
+    root: str | Path,
+    types: Iterable[object] | None = None,
+    ids: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> Benchmark:
+    """Read ``root/mapping_file.json`` and select samples by edit type, by id, then by limit."""
+    root = Path(root).expanduser()
+    mapping_path = root / MAPPING_FILE
+    if not mapping_path.is_file():
+        raise BenchmarkError(
+            f"no {MAPPING_FILE} in {root}: point data.root at a PIE-Bench folder holding "
+            f"{MAPPING_FILE} and {IMAGE_DIR}/"
+        )
+    try:
+        mapping = json.loads(mapping_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise BenchmarkError(f"{mapping_path} is not valid JSON: {err}") from err
+    if not isinstance(mapping, dict):
+        raise BenchmarkError(f"{mapping_path} must hold an object of id -> entry")
+    wanted_types = parse_edit_types(types)
+    wanted_ids = {str(i) for i in ids} if ids else None
+    if wanted_ids:
+        unknown = sorted(wanted_ids - mapping.keys())
+        if unknown:
+            raise BenchmarkError(f"ids not in {mapping_path}: {', '.join(unknown[:10])}")
+    samples: list[Sample] = []
+    invalid: list[SampleError] = []
+    for sample_id in sorted(mapping):
+        if wanted_ids is not None and sample_id not in wanted_ids:
+            continue
+        try:
+            sample = Sample.from_entry(sample_id, mapping[sample_id], root)
+        except SampleError as err:
+            invalid.append(err)
+            continue
+        if wanted_types is not None and sample.edit_type not in wanted_types:
+            continue
+        samples.append(sample)
+    if limit is not None and limit >= 0:
+        samples = samples[:limit]
+    return Benchmark(root=root, samples=samples, invalid=invalid)
