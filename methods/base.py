@@ -1,0 +1,62 @@
+"""The method contract: ``invert(batch) -> Inversion`` and ``edit(batch, inversion) -> latents``.
+
+An ``Inversion`` is an explicit value passed from one call to the other; methods keep no state
+between calls, so any batch can be inverted and edited independently of the others.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from piebench.models.sd import SDModel
+from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
+
+
+@dataclass
+class Batch:
+    """B samples to edit. ``images`` are the prepared sources, (B,3,H,W) uint8."""
+
+    ids: list[str]
+    images: torch.Tensor
+    source_prompts: list[str]
+    target_prompts: list[str]
+    blended_words: list[tuple[str, str] | None]
+    generators: list[torch.Generator]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class Inversion:
+    """What editing needs from inversion.
+
+    ``latents``: z*_0, the VAE latents (B,4,h,w); ``trajectory``: (S+1,B,4,h,w) from z*_0 to z*_T;
+    ``uncond``: optional per-step null embeddings (S,B,77,D); ``extras``: method specifics.
+    """
+
+    latents: torch.Tensor
+    trajectory: torch.Tensor
+    uncond: torch.Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class EditMethod(ABC):
+    """Base of all methods: holds the shared model, the method config and the DDIM schedule."""
+
+    def __init__(self, model: SDModel, cfg: Any) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.schedule = DDIMSchedule(int(cfg.steps), SchedulerConfig(prediction_type=model.prediction_type))
+
+    @abstractmethod
+    def invert(self, batch: Batch) -> Inversion:
+        """Invert the batch's source images."""
+
+    @abstractmethod
+    def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
+        """Return the edited (target) x_0 latents, (B,4,h,w) float32."""

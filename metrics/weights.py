@@ -1,0 +1,70 @@
+"""Where metric networks come from: a config path, a hub cache, or one clear error.
+
+Nothing is downloaded at run time. Each network is looked up in order: the path set in
+``conf/metrics`` (``metrics.<net>.<key>``), then the file the usual library would have cached
+(torch.hub's ``checkpoints/`` folder, the Hugging Face hub cache). When none exists the caller
+gets a ``MissingWeightsError`` that names the file to fetch and the config key to set, instead
+of a network error from deep inside torchvision or transformers.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+class MissingWeightsError(FileNotFoundError):
+    """A metric network's weights are neither configured nor cached locally."""
+
+    def __init__(self, network: str, fetch: str, config_key: str, tried: list[str]) -> None:
+        self.network, self.config_key = network, config_key
+        looked = "; ".join(tried) or "(nothing configured)"
+        super().__init__(
+            f"{network}: weights not found offline (looked at: {looked}). Fetch {fetch} and set "
+            f"{config_key}=<path>."
+        )
+
+
+def torch_hub_checkpoint(filename: str) -> Path:
+    """Where ``torch.hub.load_state_dict_from_url`` would have cached ``filename``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def find_weights(
+    network: str, configured: str | None, cached: list[Path], fetch: str, config_key: str
+) -> Path:
+    """Return the configured file if set (it must exist), else the first cached file found."""
+    if configured:
+        path = Path(configured).expanduser()
+        if path.is_file():
+            return path
+        raise MissingWeightsError(network, fetch, config_key, [str(path)])
+    for path in cached:
+        if path.is_file():
+            logger.info("%s: using cached weights %s", network, path)
+            return path
+    raise MissingWeightsError(network, fetch, config_key, [str(p) for p in cached])
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Load a ``.pth``/``.pt``/``.safetensors`` state dict on the CPU (tensors only)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for wrapper in ("state_dict", "model", "teacher"):
+        if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
+            state = state[wrapper]
+    return state
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` = the GPU when there is one, else the CPU; anything else is used as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)

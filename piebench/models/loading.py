@@ -1,0 +1,92 @@
+"""Build an ``SDModel`` from config: a hub id or local diffusers folder, or the tiny test model.
+
+Loading never downloads silently into a failure deep inside a library: when the weights are
+neither a local folder nor in the Hugging Face cache (and the hub is unreachable), we raise one
+``ModelLoadError`` that says what to download and how to point ``model.path`` at it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from piebench.models.sd import SDModel
+from piebench.models.tiny import build_tiny_parts
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16,
+          "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+class ModelLoadError(RuntimeError):
+    """The configured model cannot be loaded; the message says how to fix it."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"model.device={name} but no CUDA device is available (use auto or cpu)")
+    return device
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ModelLoadError(f"unknown model.dtype {name!r}; valid: fp32, fp16, bf16")
+    return DTYPES[name]
+
+
+def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
+    local = Path(path).expanduser()
+    source = str(local) if local.is_dir() else path
+    if local.is_dir():
+        missing = [p for p in ("vae", "unet", "text_encoder", "tokenizer") if not (local / p).is_dir()]
+        if missing:
+            raise ModelLoadError(
+                f"{local} is not a diffusers Stable Diffusion folder: missing {', '.join(missing)}/ "
+                "(expected the layout of e.g. CompVis/stable-diffusion-v1-4: vae/, unet/, "
+                "text_encoder/, tokenizer/)"
+            )
+    try:
+        return {
+            "vae": AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype),
+            "unet": UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype),
+            "text_encoder": CLIPTextModel.from_pretrained(source, subfolder="text_encoder", torch_dtype=dtype),
+            "tokenizer": CLIPTokenizer.from_pretrained(source, subfolder="tokenizer"),
+        }
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(
+            f"cannot load Stable Diffusion weights from {path!r}: {str(err).splitlines()[0]}\n"
+            "The model is neither a local diffusers folder nor in the Hugging Face cache, and the hub "
+            "is unreachable. Download it where you have internet, e.g.\n"
+            f"  huggingface-cli download {path} --local-dir /models/sd-v1-4\n"
+            "then run with model.path=/models/sd-v1-4 (or model=tiny for an offline smoke run)."
+        ) from None
+
+
+def load_model(cfg: Any) -> SDModel:
+    """Load the model described by the ``model`` config group."""
+    device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
+    if cfg.kind == "tiny":
+        parts = build_tiny_parts(cfg.tiny, seed=int(cfg.seed))
+        if dtype != torch.float32:
+            parts = {k: (v.to(dtype) if isinstance(v, torch.nn.Module) else v) for k, v in parts.items()}
+        name = "tiny"
+    elif cfg.kind == "diffusers":
+        parts = _load_sd_parts(str(cfg.path), dtype)
+        name = str(cfg.path)
+    else:
+        raise ModelLoadError(f"unknown model.kind {cfg.kind!r}; valid: diffusers, tiny")
+    for key in ("vae", "unet", "text_encoder"):
+        parts[key] = parts[key].to(device).eval().requires_grad_(False)
+    log.info("loaded model %s on %s (%s)", name, device, dtype)
+    prediction_type = str(cfg.get("prediction_type") or "epsilon")
+    return SDModel(device=device, dtype=dtype, name=name, prediction_type=prediction_type, **parts)

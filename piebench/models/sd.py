@@ -1,0 +1,92 @@
+"""The Stable Diffusion parts every method shares, behind one small batch-oriented contract.
+
+Conventions: images float (B,3,H,W) in [0,1]; latents float32 (B,4,H/8,W/8) already multiplied by
+the VAE scaling factor (0.18215 for SD 1.x); text embeddings (B,77,D) in the model dtype. The
+UNet runs in the configured dtype; latents and the DDIM arithmetic stay in float32, as in the
+reference's fp32 runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SDModel:
+    """VAE, UNet, text encoder and tokenizer of one SD 1.x/2.x checkpoint on one device."""
+
+    vae: AutoencoderKL
+    unet: UNet2DConditionModel
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    device: torch.device
+    dtype: torch.dtype
+    name: str
+    prediction_type: str = "epsilon"
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(self.vae.config.scaling_factor)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.tokenizer.model_max_length)
+
+    def token_count(self, prompt: str) -> int:
+        """Tokens of ``prompt`` including start/end tokens (77 fit; more are truncated)."""
+        return len(self.tokenizer(prompt, truncation=False).input_ids)
+
+    @torch.no_grad()
+    def encode_prompts(self, prompts: Sequence[str], labels: Sequence[str] | None = None) -> torch.Tensor:
+        """(N,77,D) last hidden states; prompts over 77 tokens are truncated with a warning."""
+        for i, prompt in enumerate(prompts):
+            count = self.token_count(prompt)
+            if count > self.max_tokens:
+                who = f"sample {labels[i]}: " if labels else ""
+                log.warning("%sprompt has %d tokens, truncated to %d: %r", who, count, self.max_tokens, prompt)
+        ids = self.tokenizer(
+            list(prompts),
+            padding="max_length",
+            max_length=self.max_tokens,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids.to(self.device)
+        return self.text_encoder(ids)[0].to(self.dtype)
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Latents of (B,3,H,W) uint8 images: VAE posterior mean x scaling factor.
+
+        uint8 input is mapped with x / 127.5 - 1 in float32, bit for bit as the reference does.
+        """
+        if images.dtype != torch.uint8:
+            raise TypeError(f"encode_images takes uint8 images, got {images.dtype}")
+        pixels = (images.float() / 127.5 - 1).to(self.device, self.dtype)
+        latents = self.vae.encode(pixels).latent_dist.mean
+        return latents.float() * self.scaling_factor
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """(B,H,W,3) uint8 images; like the reference, [0,1] values are truncated, not rounded."""
+        pixels = self.vae.decode((latents / self.scaling_factor).to(self.dtype)).sample
+        pixels = (pixels.float() / 2 + 0.5).clamp(0, 1)
+        return (pixels.permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)
+
+    def predict(self, latents: torch.Tensor, t: int, context: torch.Tensor) -> torch.Tensor:
+        """UNet output for float32 latents, returned as float32."""
+        out = self.unet(latents.to(self.dtype), t, encoder_hidden_states=context).sample
+        return out.float()
+
+
+def images_to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """Stack (H,W,3) uint8 arrays into a (B,3,H,W) uint8 tensor."""
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()

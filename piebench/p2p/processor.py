@@ -1,0 +1,89 @@
+"""One attention processor that hands attention probabilities to a P2P controller, and a context
+manager that installs it on every attention layer of a UNet and always restores the originals.
+
+Layers whose probabilities the controller does not need at this step take the fused
+``scaled_dot_product_attention`` path, so the 64x64 self-attention layers of SD stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DConditionModel
+from diffusers.models.attention_processor import Attention
+
+from piebench.p2p.controller import P2PController
+
+
+def _place(layer_name: str) -> str:
+    """'down', 'mid' or 'up' from a processor name like 'down_blocks.1.attentions.0...'."""
+    return layer_name.split("_", 1)[0]
+
+
+class P2PAttnProcessor:
+    """Attention for SD's transformer blocks with P2P control of the conditional half."""
+
+    def __init__(self, controller: P2PController, place: str) -> None:
+        self.controller = controller
+        self.place = place
+
+    def __call__(
+        self,
+        attn: Attention,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        **kwargs: object,
+    ) -> torch.Tensor:
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        spatial = hidden_states.ndim == 4
+        if spatial:
+            b, c, h, w = hidden_states.shape
+            hidden_states = hidden_states.view(b, c, h * w).transpose(1, 2)
+        rows, tokens, _ = hidden_states.shape
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        is_cross = encoder_hidden_states is not None
+        context = encoder_hidden_states if is_cross else hidden_states
+        if is_cross and attn.norm_cross:
+            context = attn.norm_encoder_hidden_states(context)
+        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+
+        if self.controller.wants_probs(is_cross, tokens):
+            query, key, value = (attn.head_to_batch_dim(x) for x in (query, key, value))
+            mask = attn.prepare_attention_mask(attention_mask, context.shape[1], rows)
+            probs = attn.get_attention_scores(query, key, mask)
+            probs = probs.view(rows, attn.heads, tokens, -1)
+            half = rows // 2
+            cond = probs[half:].reshape(half // 2, 2, attn.heads, tokens, -1)
+            probs = torch.cat([probs[:half], self.controller.edit(cond, is_cross, self.place).flatten(0, 1)])
+            out = attn.batch_to_head_dim(torch.bmm(probs.flatten(0, 1), value))
+        else:
+            heads = attn.heads
+            query, key, value = (x.view(rows, -1, heads, x.shape[-1] // heads).transpose(1, 2) for x in (query, key, value))
+            out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
+            out = out.transpose(1, 2).reshape(rows, tokens, -1).to(query.dtype)
+
+        out = attn.to_out[1](attn.to_out[0](out))
+        if spatial:
+            out = out.transpose(-1, -2).reshape(b, c, h, w)
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
+
+@contextmanager
+def attention_control(unet: UNet2DConditionModel, controller: P2PController) -> Iterator[None]:
+    """Install P2P processors on all attention layers; restore the originals on exit or error."""
+    original = unet.attn_processors
+    unet.set_attn_processor({name: P2PAttnProcessor(controller, _place(name)) for name in original})
+    try:
+        yield
+    finally:
+        unet.set_attn_processor(original)
