@@ -51,6 +51,10 @@ class P2PEditMethod(EditMethod):
         return null.expand(2 * len(batch), -1, -1)
 
     def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
+        return self.edit_pairs(batch, inversion)[1::2]
+
+    def edit_pairs(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
+        """Run the edit pass; returns all 2B x_0 rows [s0_src, s0_tgt, ...] (source rows included)."""
         labels = interleave(batch.ids, batch.ids)
         cond = self.model.encode_prompts(interleave(batch.source_prompts, batch.target_prompts), labels)
         pairs = [
@@ -77,4 +81,4 @@ class P2PEditMethod(EditMethod):
                 float(self.cfg.guidance),
                 hooks,
             )
-        return latents[1::2]
+        return latents

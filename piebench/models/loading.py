@@ -8,7 +8,9 @@ neither a local folder nor in the Hugging Face cache (and the hub is unreachable
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Any
 
 import torch
@@ -44,6 +46,32 @@ def resolve_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face endpoint answers a TCP connect (skips minutes of retries offline)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _from_pretrained(source: str, dtype: torch.dtype, local_only: bool) -> dict[str, Any]:
+    kwargs = {"local_files_only": local_only}
+    return {
+        "vae": AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype, **kwargs),
+        "unet": UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype, **kwargs),
+        "text_encoder": CLIPTextModel.from_pretrained(
+            source, subfolder="text_encoder", torch_dtype=dtype, **kwargs
+        ),
+        "tokenizer": CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs),
+    }
+
+
 def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
     local = Path(path).expanduser()
     source = str(local) if local.is_dir() else path
@@ -56,12 +84,13 @@ def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
                 "text_encoder/, tokenizer/)"
             )
     try:
-        return {
-            "vae": AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype),
-            "unet": UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype),
-            "text_encoder": CLIPTextModel.from_pretrained(source, subfolder="text_encoder", torch_dtype=dtype),
-            "tokenizer": CLIPTokenizer.from_pretrained(source, subfolder="tokenizer"),
-        }
+        try:
+            return _from_pretrained(source, dtype, local_only=True)
+        except (OSError, ValueError):
+            if local.is_dir() or not hub_reachable():
+                raise
+            log.info("%s is not in the local cache; downloading from the hub", path)
+            return _from_pretrained(source, dtype, local_only=False)
     except (OSError, ValueError) as err:
         raise ModelLoadError(
             f"cannot load Stable Diffusion weights from {path!r}: {str(err).splitlines()[0]}\n"

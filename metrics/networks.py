@@ -1,0 +1,71 @@
+"""The metric networks of one evaluation, each loaded on first use and then kept.
+
+Built from the ``metrics`` config group (``conf/metrics/parity.yaml``): ``clip.path``,
+``dino.weights`` / ``dino.arch``, ``lpips.backbone_weights``, ``fid.inception_weights`` and
+``device``. One ``MetricNetworks`` is shared by every run scored in a command, so each network
+loads once. Tests inject tiny random networks through the same keys (or by assigning the
+attribute directly).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import lpips
+
+from piebench.metrics.clip_score import DEFAULT_CLIP, ClipScorer
+from piebench.metrics.fid import InceptionFeatures, build_inception
+from piebench.metrics.lpips_metric import build_lpips
+from piebench.metrics.structure import DinoArch, KeySelfSimilarity, build_dino
+from piebench.metrics.weights import resolve_device
+
+logger = logging.getLogger(__name__)
+
+
+class MetricNetworks:
+    """Lazy, load-once holder of the LPIPS, CLIP, DINO and Inception networks."""
+
+    def __init__(self, cfg: Mapping[str, Any] | None = None) -> None:
+        self.cfg: Mapping[str, Any] = cfg or {}
+        self.device = resolve_device(str(self.cfg.get("device", "auto")))
+
+    def _section(self, name: str) -> Mapping[str, Any]:
+        return self.cfg.get(name) or {}
+
+    @functools.cached_property
+    def lpips(self) -> lpips.LPIPS:
+        return build_lpips(self._section("lpips").get("backbone_weights")).to(self.device)
+
+    @functools.cached_property
+    def clip(self) -> ClipScorer:
+        return ClipScorer.load(self._section("clip").get("path") or DEFAULT_CLIP, self.device)
+
+    @functools.cached_property
+    def dino(self) -> KeySelfSimilarity:
+        section = self._section("dino")
+        arch = DinoArch(**dict(section.get("arch") or {}))
+        model = build_dino(section.get("weights"), arch).to(self.device)
+        return KeySelfSimilarity(
+            model, resize=int(section.get("resize", 224)), max_size=int(section.get("max_size", 480))
+        )
+
+    @functools.cached_property
+    def inception(self) -> InceptionFeatures:
+        return build_inception(self._section("fid").get("inception_weights")).to(self.device)
+
+    def describe(self) -> dict[str, str | None]:
+        """Where each network comes from, for the scores' metadata."""
+        return {
+            "clip": str(self._section("clip").get("path") or DEFAULT_CLIP),
+            "dino": _or_cache(self._section("dino").get("weights")),
+            "lpips_backbone": _or_cache(self._section("lpips").get("backbone_weights")),
+            "inception": _or_cache(self._section("fid").get("inception_weights")),
+            "device": str(self.device),
+        }
+
+
+def _or_cache(value: object) -> str:
+    return str(value) if value else "(local cache)"

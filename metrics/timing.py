@@ -1,0 +1,47 @@
+"""Inference time and memory from a run's ``records.jsonl`` (written by the runner).
+
+Each line is one sample attempt ``{"id", "image_path", "edit_type", "method", "status",
+"error", "output", "inversion_s", "edit_s", "total_s", "peak_mem_mb", "batch_size"}``; a later
+line for the same id supersedes earlier ones (a resumed or retried run), and a line cut short by
+a killed run is skipped with a warning (that sample reruns). Times are wall-clock seconds
+per image, so their mean is the headline "inference time" (lower is better).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+RECORDS_FILE = "records.jsonl"
+TIMING_COLUMNS: tuple[str, ...] = ("inversion_s", "edit_s", "total_s", "peak_mem_mb")
+RECORD_COLUMNS: tuple[str, ...] = (
+    "id", "image_path", "edit_type", "method", "status", "error", "output", *TIMING_COLUMNS,
+    "batch_size",
+)
+
+
+def read_records(path: str | Path) -> pd.DataFrame:
+    """The latest record per sample id, indexed by id (string), in file order of first sight."""
+    path = Path(path)
+    rows: dict[str, dict] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or "id" not in record:
+            logger.warning("%s:%d: skipping a line that is not a record: %.80s", path, number, line)
+            continue
+        rows[str(record["id"])] = record
+    frame = pd.DataFrame(list(rows.values()), columns=list(RECORD_COLUMNS))
+    frame["id"] = frame["id"].astype(str)
+    for column in TIMING_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.set_index("id", drop=False)

@@ -1,0 +1,44 @@
+"""The ``run`` command: Hydra composes ``conf/config.yaml`` with the command-line overrides
+(``-m`` for multirun sweeps) and hands the config to the runner."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from piebench.data.errors import BenchmarkError
+from piebench.models.loading import ModelLoadError
+from piebench.registry import UnknownNameError
+from piebench.runner import Runner, RunError
+
+log = logging.getLogger("piebench")
+CLEAN_ERRORS = (BenchmarkError, ModelLoadError, UnknownNameError, RunError)
+_exit_codes: list[int] = []
+
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
+def _run(cfg: DictConfig) -> None:
+    try:
+        summary = Runner(cfg).run()
+    except CLEAN_ERRORS as err:
+        print(f"piebench run: error: {err}", file=sys.stderr)
+        _exit_codes.append(2)
+        return
+    print(summary.line())
+    for failure in summary.failures:
+        print(f"  failed {failure}")
+    _exit_codes.append(1 if summary.failed else 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 all edited, 1 some samples failed, 2 the run could not start."""
+    _exit_codes.clear()
+    _run()
+    return max(_exit_codes, default=2)

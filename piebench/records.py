@@ -1,0 +1,88 @@
+"""Per-sample run records (``records.jsonl``) and atomic output writes.
+
+Each attempt appends one JSON line; a later line for the same id supersedes earlier ones, so an
+interrupted run loses at most the sample in flight and a rerun resumes from what finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+RECORDS_FILE = "records.jsonl"
+
+
+@dataclass
+class SampleRecord:
+    """One sample's outcome. Times are seconds per sample (batch time / batch size)."""
+
+    id: str
+    image_path: str
+    edit_type: int | None
+    method: str
+    status: str  # "ok" | "failed"
+    error: str | None = None
+    output: str | None = None  # edited image, relative to the run dir
+    inversion_s: float | None = None
+    edit_s: float | None = None
+    total_s: float | None = None
+    peak_mem_mb: float | None = None
+    batch_size: int = 1
+
+
+class RunRecords:
+    """Append-only JSONL log of sample records with last-write-wins lookup."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / RECORDS_FILE
+        self.latest: dict[str, dict] = {}
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut short by a kill; that sample simply reruns
+                    self.latest[row["id"]] = row
+
+    def finished(self, sample_id: str, run_dir: Path) -> bool:
+        """True when the sample's last record is ok and its image is on disk."""
+        row = self.latest.get(sample_id)
+        return bool(row and row["status"] == "ok" and row.get("output") and (run_dir / row["output"]).is_file())
+
+    def add(self, record: SampleRecord) -> None:
+        row = asdict(record)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.latest[record.id] = row
+
+
+def write_image_atomic(image: np.ndarray, path: Path, quality: int = 75) -> None:
+    """Write (H,W,3) uint8 to ``path`` via a temp file + rename: never a truncated image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            options = {"quality": quality} if fmt == "JPEG" else {}
+            Image.fromarray(image).save(f, format=fmt, **options)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(data: dict, path: Path) -> None:
+    """Write JSON via a temp file + rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, default=str)
+    os.replace(tmp, path)

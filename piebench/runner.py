@@ -1,0 +1,222 @@
+"""``python -m piebench run``: edit the selected PIE-Bench samples with one method.
+
+Output, under ``<output_dir>/<run_name>/``: ``annotation_images/<image_path>`` (the reference's
+tree, so its tools and ours score either), ``records.jsonl`` (one row per sample attempt),
+``manifest.json`` and ``config.yaml``. A sample that fails is recorded with its error and the run
+goes on; finished samples are skipped on a rerun unless ``rerun=true``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from piebench.data.errors import SampleError
+from piebench.data.pie_bench import Benchmark, Sample, load_benchmark
+from piebench.data.sample_benchmark import SAMPLE_ROOT
+from piebench.manifest import build_manifest, config_hash
+from piebench.methods import METHODS, Batch, EditMethod
+from piebench.models.loading import load_model
+from piebench.models.sd import images_to_tensor
+from piebench.records import RunRecords, SampleRecord, write_image_atomic, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+IMAGE_DIR = "annotation_images"
+
+
+class RunError(RuntimeError):
+    """The run cannot start (output folder unusable, config clash with an existing run)."""
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"{self.run_dir}: {self.ok} edited, {self.skipped} already done, {self.failed} failed"
+
+
+@dataclass
+class Prepared:
+    sample: Sample
+    image: np.ndarray
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_mem_mb(device: torch.device) -> float:
+    """CUDA peak allocation of the current batch, or the process's peak RSS on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def output_path(sample: Sample, image_format: str) -> str:
+    """Path of the edited image relative to the run dir, mirroring the benchmark's tree."""
+    rel = Path(IMAGE_DIR) / sample.image_path
+    return str(rel.with_suffix(".png")) if image_format == "png" else str(rel)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Runner:
+    """Owns one run directory: selection, resume, batching, failure isolation, records."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.run_dir = Path(cfg.output_dir).expanduser() / str(cfg.run_name)
+        self.summary = RunSummary(self.run_dir)
+
+    # -- setup ------------------------------------------------------------------------------------
+    def _prepare_dir(self) -> None:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.run_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise RunError(f"output_dir {self.run_dir} is not writable: {err.strerror or err}") from None
+        manifest = self.run_dir / "manifest.json"
+        if manifest.is_file() and not self.cfg.rerun:
+            old = json.loads(manifest.read_text()).get("config_hash")
+            if old and old != config_hash(self.config):
+                raise RunError(
+                    f"{self.run_dir} holds a run made with a different method/model/seed/resolution "
+                    "config; choose another output_dir or run_name, or pass rerun=true to redo it"
+                )
+
+    def _benchmark(self) -> Benchmark:
+        data = self.cfg.data
+        root = Path(data.root) if data.root else SAMPLE_ROOT
+        return load_benchmark(root, data.types, data.ids, data.limit)
+
+    # -- per-sample work --------------------------------------------------------------------------
+    def _fail(self, records: RunRecords, sample_id: str, image_path: str, edit_type: int | None, error: str) -> None:
+        log.warning("sample %s failed: %s", sample_id, error)
+        records.add(SampleRecord(sample_id, image_path, edit_type, self.cfg.method.name, "failed", error=error))
+        self.summary.failed += 1
+        self.summary.failures.append(f"{sample_id}: {error}")
+
+    def _load(self, records: RunRecords, samples: Sequence[Sample]) -> list[Prepared]:
+        prepared = []
+        for sample in samples:
+            try:
+                prepared.append(Prepared(sample, sample.load_image(int(self.cfg.data.resolution))))
+            except SampleError as err:
+                self._fail(records, sample.id, sample.image_path, sample.edit_type, str(err))
+        return prepared
+
+    def _batch(self, items: Sequence[Prepared]) -> Batch:
+        samples = [p.sample for p in items]
+        seed = int(self.cfg.seed)
+        return Batch(
+            ids=[s.id for s in samples],
+            images=images_to_tensor([p.image for p in items]),
+            source_prompts=[s.source_prompt for s in samples],
+            target_prompts=[s.target_prompt for s in samples],
+            blended_words=[s.blended_words for s in samples],
+            generators=[torch.Generator().manual_seed(seed) for _ in samples],
+        )
+
+    def _edit(self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]) -> None:
+        """Invert + edit one batch; on an exception retry its samples one by one."""
+        device = method.model.device
+        torch.manual_seed(int(self.cfg.seed))
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        batch = self._batch(items)
+        try:
+            _sync(device)
+            start = time.perf_counter()
+            inversion = method.invert(batch)
+            _sync(device)
+            inverted = time.perf_counter()
+            latents = method.edit(batch, inversion)
+            images = method.model.decode(latents)
+            _sync(device)
+            done = time.perf_counter()
+        except Exception as err:  # noqa: BLE001 - recorded per sample, the run goes on
+            if len(items) > 1:
+                log.warning("batch failed (%s); retrying its %d samples one by one", err, len(items))
+                for item in items:
+                    self._edit(method, records, [item])
+                return
+            log.debug("sample %s failed", items[0].sample.id, exc_info=True)
+            sample = items[0].sample
+            self._fail(records, sample.id, sample.image_path, sample.edit_type, f"{type(err).__name__}: {err}")
+            return
+        finite = torch.isfinite(latents).flatten(1).all(dim=1).tolist()
+        size, peak = len(items), _peak_mem_mb(device)
+        for item, image, ok in zip(items, images, finite):
+            sample = item.sample
+            if not ok:
+                self._fail(records, sample.id, sample.image_path, sample.edit_type, "edited latents hold NaN or inf")
+                continue
+            rel = output_path(sample, str(self.cfg.image_format))
+            write_image_atomic(image, self.run_dir / rel, int(self.cfg.jpeg_quality))
+            records.add(
+                SampleRecord(
+                    sample.id,
+                    sample.image_path,
+                    sample.edit_type,
+                    self.cfg.method.name,
+                    "ok",
+                    output=rel,
+                    inversion_s=(inverted - start) / size,
+                    edit_s=(done - inverted) / size,
+                    total_s=(done - start) / size,
+                    peak_mem_mb=peak,
+                    batch_size=size,
+                )
+            )
+            self.summary.ok += 1
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        benchmark = self._benchmark()
+        self._prepare_dir()
+        records = RunRecords(self.run_dir)
+        for err in benchmark.invalid:
+            self._fail(records, err.sample_id, "", None, str(err))
+        todo = [s for s in benchmark.samples if self.cfg.rerun or not records.finished(s.id, self.run_dir)]
+        self.summary.skipped = len(benchmark.samples) - len(todo)
+        model = load_model(self.cfg.model)
+        method = METHODS.get(str(self.cfg.method.name))(model, self.cfg.method)
+        manifest = build_manifest(self.config, model.device, model.dtype, benchmark.root)
+        write_json_atomic(manifest, self.run_dir / "manifest.json")
+        (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
+        log.info("run %s: %d samples to edit, %d already done", self.run_dir, len(todo), self.summary.skipped)
+        with tqdm(total=len(todo), unit="sample", disable=not self.cfg.progress) as bar:
+            for chunk in _chunks(todo, max(1, int(self.cfg.batch_size))):
+                items = self._load(records, chunk)
+                if items:
+                    self._edit(method, records, items)
+                bar.update(len(chunk))
+        manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest["summary"] = {"ok": self.summary.ok, "failed": self.summary.failed, "skipped": self.summary.skipped}
+        write_json_atomic(manifest, self.run_dir / "manifest.json")
+        return self.summary

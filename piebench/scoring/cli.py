@@ -1,0 +1,135 @@
+"""``python -m piebench evaluate | table | leaderboard``: Hydra overrides plus ``--format``.
+
+The config is ``conf/evaluate.yaml`` (defaults ``data: sample``, ``metrics: parity``), composed
+with Hydra's compose API so the commands take the same ``key=value`` overrides as ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+import piebench
+from piebench.data.errors import BenchmarkError
+from piebench.metrics.networks import MetricNetworks
+from piebench.metrics.weights import MissingWeightsError
+from piebench.registry import UnknownNameError
+from piebench.scoring.evaluate import evaluate_run, metric_names, scores_path
+from piebench.scoring.leaderboard import leaderboard
+from piebench.scoring.tables import FORMATS, aggregate, compare_paper, display, label, load_paper, render
+
+logger = logging.getLogger(__name__)
+
+CONF_DIR = Path(piebench.__file__).resolve().parent.parent / "conf"
+USER_ERRORS = (MissingWeightsError, UnknownNameError, BenchmarkError, FileNotFoundError, ValueError)
+
+
+def load_config(overrides: list[str]) -> DictConfig:
+    """Compose ``conf/evaluate.yaml`` with ``key=value`` overrides."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("evaluate", overrides=overrides)
+
+
+def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfig]:
+    parser = argparse.ArgumentParser(prog=f"python -m piebench {command}", add_help=True)
+    parser.add_argument("--format", choices=FORMATS, default="markdown", help="table format")
+    args, overrides = parser.parse_known_args(argv)
+    cfg = load_config(overrides)
+    if not cfg.runs:
+        raise ValueError("no run folders given: pass runs=[outputs/direct,...]")
+    return args, cfg
+
+
+def _setup_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+def load_scores(run_dir: str | Path, mode: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's saved per-sample scores of ``mode`` and their sidecar (adds a ``mode`` column)."""
+    path = scores_path(run_dir, mode)
+    frame = pd.read_csv(path, dtype={"id": str, "run": str, "method": str, "error": str})
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    return frame.assign(mode=mode), meta
+
+
+def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, Any]]]:
+    """Scores of every run: saved ones reused unless ``force`` or metrics are missing."""
+    metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    mode, names = metrics_cfg["mode"], metric_names(metrics_cfg)
+    networks = MetricNetworks(metrics_cfg)  # shared: each network loads once per command
+    out = []
+    for run_dir in cfg.runs:
+        path = scores_path(Path(str(run_dir)).expanduser(), mode)
+        if force or not path.is_file() or not set(names) <= set(pd.read_csv(path, nrows=0).columns):
+            evaluate_run(run_dir, metrics_cfg=metrics_cfg, data_cfg=data_cfg, networks=networks)
+        else:
+            logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
+        out.append(load_scores(path.parent, mode))
+    return out
+
+
+def _emit(text: str, out: str | None) -> None:
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n", encoding="utf-8")
+
+
+def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
+    frame = pd.concat([f for f, _ in scored], ignore_index=True)
+    by = ["method"] if cfg.by == "method" else ["method", "edit_type"]
+    aggregated = aggregate(frame, by=by)
+    mode = str(cfg.metrics.mode)
+    parts = [f"PIE-Bench scores, metric mode: {mode}", render(display(aggregated), fmt)]
+    if cfg.compare == "paper":
+        compared = compare_paper(aggregate(frame), load_paper())
+        if compared.empty:
+            parts.append("(no run matches a row of the published Table 1)")
+        else:
+            parts += [
+                f"Ours ({mode}) vs published Table 1 (paper units)",
+                render(compared.rename(columns=label), fmt),
+            ]
+    elif cfg.compare is not None:
+        raise ValueError(f"unknown compare={cfg.compare!r}; valid: paper")
+    return "\n\n".join(parts)
+
+
+def _main(command: str, argv: list[str]) -> int:
+    _setup_logging()
+    try:
+        args, cfg = _parse(command, argv)
+        scored = collect(cfg, force=command == "evaluate" or bool(cfg.rescore))
+        if command == "leaderboard":
+            _emit(leaderboard(scored).to_csv(index=False).rstrip(), cfg.out)
+        else:
+            _emit(_tables(cfg, scored, args.format), cfg.out if command == "table" else None)
+    except USER_ERRORS as err:
+        print(f"piebench {command}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def evaluate_main(argv: list[str]) -> int:
+    """Score each run folder (always re-scores), save the scores, print the per-method table."""
+    return _main("evaluate", argv)
+
+
+def table_main(argv: list[str]) -> int:
+    """Print aggregate tables (``--format``, ``by=``, ``compare=paper``) from saved scores."""
+    return _main("table", argv)
+
+
+def leaderboard_main(argv: list[str]) -> int:
+    """Write the leaderboard CSV (``out=results/leaderboard.csv``; printed too)."""
+    return _main("leaderboard", argv)

@@ -1,0 +1,291 @@
+"""Score one run folder with the PIE-Bench metrics: one row per sample, saved next to the run.
+
+The flow per run: pick the samples (the run's records, or every benchmark image present in a
+reference-tree folder), decode source / edited / mask, score them in batches with every
+requested metric of the registry, write ``<run>/scores_<mode>.csv`` (+ a JSON sidecar with the
+mode, metric networks and harness version) and, when ``metrics.fid.enabled``, FID/KID per run
+and per edit type against the source images in ``<run>/set_scores.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+import piebench
+from piebench.data.errors import SampleError
+from piebench.data.pie_bench import EDIT_TYPES, Sample, load_benchmark
+from piebench.metrics.fid import fid_from_features, kid_from_features
+from piebench.metrics.masked import check_mode
+from piebench.metrics.networks import MetricNetworks
+from piebench.metrics.registry import DEFAULT_METRICS, METRICS, PairBatch
+from piebench.metrics.timing import TIMING_COLUMNS
+from piebench.scoring.runs import RunFolder, open_run, read_edited
+
+logger = logging.getLogger(__name__)
+
+ID_COLUMNS: tuple[str, ...] = (
+    "run", "method", "id", "image_path", "edit_type", "edit_type_name", "status", "error",
+)
+SET_SCORES_FILE = "set_scores.csv"
+
+
+def scores_path(run_dir: str | Path, mode: str) -> Path:
+    """Where the per-sample scores of ``mode`` live: ``<run_dir>/scores_<mode>.csv``."""
+    return Path(run_dir) / f"scores_{mode}.csv"
+
+
+def metric_names(metrics_cfg: Mapping[str, Any]) -> list[str]:
+    """The configured metric columns, validated against the registry (typos fail early)."""
+    names = list(metrics_cfg.get("names") or DEFAULT_METRICS)
+    for name in names:
+        METRICS.get(name)
+    return names
+
+
+@dataclass
+class _Pending:
+    """Decoded pairs waiting for a batch: row indices, uint8 images, masks, prompts."""
+
+    rows: list[int]
+    source: list[np.ndarray]
+    edited: list[np.ndarray]
+    mask: list[np.ndarray]
+    source_prompts: list[str]
+    target_prompts: list[str]
+
+    @classmethod
+    def empty(cls) -> _Pending:
+        return cls([], [], [], [], [], [])
+
+    def to_batch(self, device: torch.device) -> PairBatch:
+        def images(arrays: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div(255).to(device)
+
+        mask = torch.from_numpy(np.stack(self.mask)).float()[:, None]
+        size = self.source[0].shape[:2]
+        if tuple(mask.shape[-2:]) != size:  # the runner worked below the benchmark's 512
+            mask = F.interpolate(mask, size=size, mode="nearest")
+        return PairBatch(
+            images(self.source), images(self.edited), mask.to(device),
+            self.source_prompts, self.target_prompts,
+        )
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data_root: str | Path | None = None,
+    metrics_cfg: Mapping[str, Any] | None = None,
+    data_cfg: Mapping[str, Any] | None = None,
+    networks: MetricNetworks | None = None,
+    save: bool = True,
+) -> pd.DataFrame:
+    """Score every sample of one run folder; returns (and by default saves) one row per sample.
+
+    Args:
+        run_dir: a piebench run (``annotation_images/``, ``records.jsonl``, ``manifest.json``)
+            or a reference-tree folder (``annotation_images/`` of 4-panel strips only).
+        data_root: the PIE-Bench folder of the source images and masks; overrides
+            ``data_cfg["root"]``; both None = the bundled sample benchmark.
+        metrics_cfg: the ``metrics`` config group (``conf/metrics/parity.yaml``): ``mode``,
+            ``names``, ``batch_size``, ``device`` and the network paths. None = parity defaults.
+        data_cfg: the ``data`` config group (``types``, ``ids``, ``limit``, ``resolution``,
+            ``mask_border``) selecting the samples; None = all samples, 512, border forced.
+        networks: metric networks to reuse across runs (each loads once); None = new ones.
+        save: write ``<run_dir>/scores_<mode>.csv`` and its ``.json`` sidecar.
+
+    Returns:
+        A DataFrame with ``ID_COLUMNS`` (``status`` is ``ok``, ``failed`` = the method failed
+        on the sample, or ``error`` = it could not be scored, e.g. a size mismatch; ``error``
+        says why), one float column per metric (NaN when undefined: empty region, not
+        scored) and the timing columns ``inversion_s, edit_s, total_s, peak_mem_mb`` from
+        the records (NaN for reference folders).
+
+    Raises:
+        MissingWeightsError: a metric network is neither configured nor cached offline.
+        UnknownNameError: a configured metric name is not in the registry.
+    """
+    metrics_cfg = metrics_cfg or {}
+    data_cfg = data_cfg or {}
+    mode = check_mode(str(metrics_cfg.get("mode", "parity")))
+    names = metric_names(metrics_cfg)
+    networks = networks or MetricNetworks(metrics_cfg)
+    run = open_run(run_dir)
+    samples = _select_samples(run, data_root or data_cfg.get("root"), data_cfg)
+    resolution = int(data_cfg.get("resolution", 512))
+    border = bool(data_cfg.get("mask_border", True))
+    fid_enabled = bool((metrics_cfg.get("fid") or {}).get("enabled", False))
+
+    rows = [_base_row(run, sample_id, sample) for sample_id, sample in samples]
+    features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    batch_size = int(metrics_cfg.get("batch_size", 16))
+    started, scored = time.perf_counter(), 0
+    for pending in _decoded_batches(run, samples, rows, resolution, border, batch_size):
+        batch = pending.to_batch(networks.device)
+        for name in names:
+            values = METRICS.get(name).compute(networks, batch, mode).float().cpu().numpy()
+            for row, value in zip(pending.rows, values):
+                rows[row][name] = float(value)
+        if fid_enabled:
+            with torch.no_grad():
+                pair = networks.inception(batch.source).cpu(), networks.inception(batch.edited).cpu()
+            features.update({row: (pair[0][i], pair[1][i]) for i, row in enumerate(pending.rows)})
+        scored += len(pending.rows)
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "%s: scored %d/%d samples in %.1f s (%.2f samples/s, mode %s)",
+        run.run_name, scored, len(rows), elapsed, scored / max(elapsed, 1e-9), mode,
+    )
+    frame = pd.DataFrame(rows, columns=[*ID_COLUMNS, *names, *TIMING_COLUMNS])
+    frame[names] = frame[names].astype(float)
+    if save:
+        _save(run, frame, mode, names, networks, scored, elapsed)
+        if fid_enabled:
+            set_scores(frame, features, metrics_cfg).to_csv(run.path / SET_SCORES_FILE, index=False)
+    return frame
+
+
+def _select_samples(
+    run: RunFolder, root: str | Path | None, data_cfg: Mapping[str, Any]
+) -> list[tuple[str, Sample | None]]:
+    """(id, sample) pairs to score; ``sample`` is None for a recorded id unknown to the benchmark."""
+    if root is None:
+        from piebench.data.sample_benchmark import SAMPLE_ROOT
+
+        root = SAMPLE_ROOT
+    bench = load_benchmark(root, data_cfg.get("types"), data_cfg.get("ids"), data_cfg.get("limit"))
+    by_id = {sample.id: sample for sample in bench.samples}
+    if run.records is not None:
+        return [(sample_id, by_id.get(sample_id)) for sample_id in run.records.index]
+    present = [s for s in bench.samples if run.edited_file(s.id, s.image_path).is_file()]
+    if len(present) < len(bench.samples):
+        logger.warning(
+            "%s: %d of %d benchmark images have no edited image; scoring the %d present",
+            run.path, len(bench.samples) - len(present), len(bench.samples), len(present),
+        )
+    return [(sample.id, sample) for sample in present]
+
+
+def _base_row(run: RunFolder, sample_id: str, sample: Sample | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"run": run.run_name, "method": run.method, "id": sample_id}
+    record = run.records.loc[sample_id].to_dict() if run.records is not None else {}
+    row.update({column: record.get(column, np.nan) for column in TIMING_COLUMNS})
+    if sample is None:
+        row.update(status="error", error="id not in the selected benchmark samples")
+        row.update(image_path=record.get("image_path"), edit_type=record.get("edit_type"))
+    else:
+        row.update(image_path=sample.image_path, edit_type=sample.edit_type, status="ok", error=None)
+        if record.get("status", "ok") != "ok":
+            row.update(status="failed", error=record.get("error"))
+    row["edit_type_name"] = EDIT_TYPES.get(row["edit_type"]) if row["edit_type"] is not None else None
+    return row
+
+
+def _decoded_batches(
+    run: RunFolder,
+    samples: Sequence[tuple[str, Sample | None]],
+    rows: list[dict[str, Any]],
+    resolution: int,
+    border: bool,
+    batch_size: int,
+) -> Iterator[_Pending]:
+    """Decode the scorable pairs into batches; a sample that fails to decode gets an error row."""
+    pending = _Pending.empty()
+    for index, (_, sample) in enumerate(samples):
+        if sample is None or rows[index]["status"] != "ok":
+            continue
+        try:
+            source = sample.load_image(resolution)
+            edited = read_edited(run.edited_file(sample.id, sample.image_path), source.shape[:2])
+            mask = sample.mask(border=border)
+        except (SampleError, ValueError, FileNotFoundError) as err:
+            rows[index].update(status="error", error=str(err))
+            logger.warning("%s: sample %s not scored: %s", run.run_name, sample.id, err)
+            continue
+        pending.rows.append(index)
+        pending.source.append(source)
+        pending.edited.append(edited)
+        pending.mask.append(mask)
+        pending.source_prompts.append(sample.source_prompt)
+        pending.target_prompts.append(sample.target_prompt)
+        if len(pending.rows) == batch_size:
+            yield pending
+            pending = _Pending.empty()
+    if pending.rows:
+        yield pending
+
+
+def set_scores(
+    frame: pd.DataFrame,
+    features: Mapping[int, tuple[torch.Tensor, torch.Tensor]],
+    metrics_cfg: Mapping[str, Any],
+) -> pd.DataFrame:
+    """FID / KID of edited vs source images, over the run and per edit type.
+
+    ``features`` maps a row of ``frame`` to its (source, edited) feature vectors.
+    """
+    fid_cfg = metrics_cfg.get("fid") or {}
+    groups: list[tuple[str, list[int]]] = [("all", sorted(features))]
+    for edit_type in sorted(frame.loc[list(features), "edit_type"].unique()):
+        rows = [r for r in sorted(features) if frame.at[r, "edit_type"] == edit_type]
+        groups.append((f"edit_type={int(edit_type)}", rows))
+    out = []
+    for group, rows in groups:
+        real = torch.stack([features[r][0] for r in rows]) if rows else torch.empty(0, 1)
+        fake = torch.stack([features[r][1] for r in rows]) if rows else torch.empty(0, 1)
+        kid_mean, kid_std = kid_from_features(
+            real, fake, int(fid_cfg.get("kid_subsets", 100)), int(fid_cfg.get("kid_subset_size", 1000))
+        )
+        out.append({
+            "run": frame["run"].iloc[0], "method": frame["method"].iloc[0], "group": group,
+            "n": len(rows), "fid": fid_from_features(real, fake), "kid_mean": kid_mean, "kid_std": kid_std,
+        })
+    return pd.DataFrame(out)
+
+
+def _save(
+    run: RunFolder,
+    frame: pd.DataFrame,
+    mode: str,
+    names: list[str],
+    networks: MetricNetworks,
+    scored: int,
+    elapsed: float,
+) -> None:
+    path = scores_path(run.path, mode)
+    frame.to_csv(path, index=False)
+    meta = {
+        "run": run.run_name,
+        "method": run.method,
+        "metric_mode": mode,
+        "metrics": names,
+        "networks": networks.describe(),
+        "harness_version": piebench.__version__,
+        "n_images": len(frame),
+        "n_scored": scored,
+        "samples_per_s": scored / max(elapsed, 1e-9),
+        "model": model_name(run.manifest),
+    }
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    logger.info("%s: wrote %s", run.run_name, path)
+
+
+def model_name(manifest: Mapping[str, Any]) -> str:
+    """The generator model of a run: ``manifest["model"]`` or ``config.model`` id, else unknown."""
+    if isinstance(manifest.get("model"), str):
+        return manifest["model"]
+    model_cfg = (manifest.get("config") or {}).get("model") or {}
+    for key in ("id", "pretrained", "path", "name"):
+        if model_cfg.get(key):
+            return str(model_cfg[key])
+    return "unknown"

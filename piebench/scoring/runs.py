@@ -1,0 +1,89 @@
+"""Reading a run folder: ours (records + manifest) or one in the reference's output tree.
+
+Ours: ``<run>/annotation_images/<image_path>`` (512x512 edits), ``<run>/records.jsonl`` and
+``<run>/manifest.json``. The reference's: only ``<run>/annotation_images/`` holding 4-panel
+strips ``[text | source | reconstruction | edit]``; the method is the folder name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from piebench.data.pie_bench import IMAGE_DIR
+from piebench.metrics.timing import RECORDS_FILE, read_records
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One scored folder. ``records`` is None for a folder in the reference's tree."""
+
+    path: Path
+    method: str
+    run_name: str
+    manifest: dict[str, Any] = field(repr=False)
+    records: pd.DataFrame | None = field(repr=False)
+
+    def edited_file(self, sample_id: str, image_path: str) -> Path:
+        """The record's ``output`` (relative to the run) if any, else the benchmark's path."""
+        if self.records is not None and sample_id in self.records.index:
+            output = self.records.at[sample_id, "output"]
+            if isinstance(output, str) and output:
+                return self.path / output
+        return self.path / IMAGE_DIR / image_path
+
+
+def open_run(path: str | Path) -> RunFolder:
+    """Read a run folder's manifest and records (both optional); the folder must hold images."""
+    path = Path(path).expanduser().resolve()
+    if not (path / IMAGE_DIR).is_dir():
+        raise FileNotFoundError(f"{path} has no {IMAGE_DIR}/ folder: not a piebench run or reference output")
+    manifest: dict[str, Any] = {}
+    if (path / MANIFEST_FILE).is_file():
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    records = read_records(path / RECORDS_FILE) if (path / RECORDS_FILE).is_file() else None
+    method = str(manifest.get("method") or _record_method(records) or path.name)
+    run_name = str(manifest.get("run_name") or path.name)
+    return RunFolder(path, method, run_name, manifest, records)
+
+
+def _record_method(records: pd.DataFrame | None) -> str | None:
+    if records is None or records["method"].dropna().empty:
+        return None
+    return str(records["method"].dropna().iloc[-1])
+
+
+def read_edited(file: Path, size: tuple[int, int]) -> np.ndarray:
+    """The edited image as (H,W,3) uint8, cropped from a strip when it is one.
+
+    A non-square image is a reference strip: its rightmost, bottom ``size`` square is the
+    edit (the reference crops the rightmost 512x512). A square image of another size than
+    the source raises ``ValueError`` (scored as NaN with the reason).
+    """
+    if not file.is_file():
+        raise FileNotFoundError(f"edited image not found: {file}")
+    try:
+        with Image.open(file) as image:
+            image = image.convert("RGB")
+            width, height = image.size
+            if width != height and width >= size[1] and height >= size[0]:
+                image = image.crop((width - size[1], height - size[0], width, height))
+            array = np.asarray(image)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"unreadable edited image {file}: {err}") from err
+    if array.shape[:2] != size:
+        raise ValueError(
+            f"edited image {file.name} is {width}x{height}, the source is {size[1]}x{size[0]}"
+        )
+    return array

@@ -1,0 +1,151 @@
+"""Tables from per-sample scores: aggregates in the paper's units, and ours beside the paper.
+
+Aggregates are NaN-excluding means (an empty region or an unscored sample is NaN) with the
+number of values behind each mean; metric values are shown in PIE-Bench Table 1's units
+(structure x10^3, LPIPS x10^3, MSE x10^4, SSIM x10^2, PSNR and CLIP as is) with an arrow saying
+whether higher or lower is better. Every table carries its metric mode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from piebench.metrics.registry import METRICS, scale_of
+from piebench.metrics.timing import TIMING_COLUMNS
+
+PAPER_TABLE = Path(__file__).resolve().parents[2] / "results" / "paper" / "table1.csv"
+HEADLINE: tuple[str, ...] = (
+    "structure_distance",
+    "psnr_unedit_part",
+    "lpips_unedit_part",
+    "mse_unedit_part",
+    "ssim_unedit_part",
+    "clip_similarity_target_image",
+    "clip_similarity_target_image_edit_part",
+)
+COUNT_SUFFIX = "__count"
+FORMATS = ("markdown", "csv", "latex")
+_SUPERSCRIPT = {3: "³", 4: "⁴", 2: "²"}
+
+
+def value_columns(frame: pd.DataFrame) -> list[str]:
+    """Metric and timing columns present in a per-sample frame, in registry/timing order."""
+    return [c for c in frame.columns if c in METRICS or c in TIMING_COLUMNS]
+
+
+def aggregate(frame: pd.DataFrame, by: Sequence[str] = ("method",)) -> pd.DataFrame:
+    """Mean of every metric per group in paper units, with counts.
+
+    Only ``status == "ok"`` rows count. Returns one row per group: the ``by`` columns, ``mode``
+    (when the frame has it), ``n`` (samples scored), each value column (NaN-excluding mean x
+    paper scale) and ``<column>__count`` (non-NaN values behind that mean).
+    """
+    ok = frame[frame["status"] == "ok"]
+    columns = [c for c in value_columns(frame) if not ok[c].isna().all()] if len(ok) else []
+    keys = [*by, "mode"] if "mode" in frame.columns else list(by)
+    grouped = ok.groupby(keys, sort=False, dropna=False)
+    out = grouped.size().rename("n").to_frame()
+    for column in columns:
+        out[column] = grouped[column].mean() * scale_of(column)
+    for column in columns:
+        out[column + COUNT_SUFFIX] = grouped[column].count()
+    return out.reset_index()
+
+
+def label(column: str) -> str:
+    """Display header: name, paper scale and better direction (``psnr_unedit_part ↑``)."""
+    scale = scale_of(column)
+    unit = f" ×10{_SUPERSCRIPT.get(round(math.log10(scale)), '')}" if scale != 1 else ""
+    if column in METRICS:
+        arrow = " ↑" if METRICS.get(column).higher_is_better else " ↓"
+    else:
+        arrow = " ↓" if column in TIMING_COLUMNS else ""
+    return f"{column}{unit}{arrow}"
+
+
+def display(aggregated: pd.DataFrame) -> pd.DataFrame:
+    """Human-readable table: labelled headers, 2 decimals, ``(n=k)`` where NaNs were excluded."""
+    shown = aggregated[[c for c in aggregated.columns if not c.endswith(COUNT_SUFFIX)]].copy()
+    for column in shown.columns:
+        count_column = column + COUNT_SUFFIX
+        if count_column not in aggregated.columns:
+            continue
+        shown[column] = [
+            _cell(value, count, n)
+            for value, count, n in zip(aggregated[column], aggregated[count_column], aggregated["n"])
+        ]
+    return shown.rename(columns={c: label(c) for c in shown.columns})
+
+
+def _cell(value: float, count: int, n: int) -> str:
+    text = "nan" if pd.isna(value) else f"{value:.2f}"
+    return text if count == n else f"{text} (n={count})"
+
+
+def render(table: pd.DataFrame, fmt: str) -> str:
+    """Render a display table as ``markdown``, ``csv`` or ``latex``."""
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "latex":
+        return table.to_latex(index=False, escape=True)
+    if fmt == "markdown":
+        return _markdown(table)
+    raise ValueError(f"unknown format '{fmt}'; valid formats: {', '.join(FORMATS)}")
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A GitHub markdown table (pandas' ``to_markdown`` needs ``tabulate``, not a dependency)."""
+    cells = [[str(c) for c in table.columns]] + [
+        ["" if pd.isna(v) else (f"{v:.2f}" if isinstance(v, float) else str(v)) for v in row]
+        for row in table.itertuples(index=False)
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def load_paper(path: str | Path = PAPER_TABLE) -> pd.DataFrame:
+    """Published Table 1, columns renamed to metric names (values stay in paper units)."""
+    paper = pd.read_csv(path)
+    return paper.rename(columns={c: c.rsplit("_x1e", 1)[0] for c in paper.columns if "_x1e" in c})
+
+
+def match_paper(method: str, paper: pd.DataFrame) -> pd.Series | None:
+    """The paper row of a method: its key, ``<method>+p2p`` (P2P is the default editor) or an
+    alias (reference output folder names); case-insensitive."""
+    name = method.lower()
+    for _, row in paper.iterrows():
+        aliases = str(row.get("aliases") or "").lower().split("|")
+        if name in (row["key"].lower(), row["key"].lower().removesuffix("+p2p")) or name in aliases:
+            return row
+    return None
+
+
+def compare_paper(aggregated: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Ours beside the paper for the matching methods, with absolute and relative deltas.
+
+    Four rows per matched method: ``ours``, ``paper``, ``delta`` (ours - paper) and
+    ``delta_%`` (100 * delta / paper), over the headline columns, in paper units.
+    """
+    columns = [c for c in HEADLINE if c in aggregated.columns and c in paper.columns]
+    out = []
+    for _, ours in aggregated.iterrows():
+        published = match_paper(str(ours["method"]), paper)
+        if published is None:
+            continue
+        base = {"method": ours["method"], "paper_row": published["key"]}
+        if "mode" in aggregated.columns:
+            base["mode"] = ours["mode"]
+        rows = {kind: dict(base, kind=kind) for kind in ("ours", "paper", "delta", "delta_%")}
+        for column in columns:
+            mine, theirs = float(ours[column]), float(published[column])
+            rows["ours"][column], rows["paper"][column] = mine, theirs
+            rows["delta"][column] = mine - theirs
+            rows["delta_%"][column] = 100.0 * (mine - theirs) / theirs
+        out.extend(rows.values())
+    return pd.DataFrame(out)

@@ -1,0 +1,107 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from piebench.data.errors import BenchmarkError, SampleError
+from piebench.data.images import prepare_image
+from piebench.data.pie_bench import load_benchmark
+from piebench.data.rle import encode_rle
+
+
+def entry(image_path, type_id="1", mask=None, **extra):
+    mask = mask if mask is not None else encode_rle(np.pad(np.ones((100, 100)), ((10, 402), (10, 402))))
+    return {
+        "image_path": image_path,
+        "original_prompt": "a [cat] on a sofa",
+        "editing_prompt": "a [dog] on a sofa",
+        "editing_instruction": "make it a dog",
+        "editing_type_id": type_id,
+        "blended_word": "cat dog",
+        "mask": mask,
+        **extra,
+    }
+
+
+@pytest.fixture
+def bench(tmp_path):
+    images = tmp_path / "annotation_images" / "1_change_object"
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (300, 451, 3), dtype=np.uint8)).save(images / "a.jpg")
+    Image.fromarray(rng.integers(0, 256, (200, 120), dtype=np.uint8)).save(images / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64, 4), dtype=np.uint8), "RGBA").save(images / "rgba.png")
+    mapping = {
+        "000000000003": entry("1_change_object/a.jpg", "1"),
+        "000000000001": entry("1_change_object/gray.png", "2"),
+        "000000000002": entry("1_change_object/rgba.png", "9"),
+        "000000000004": entry("1_change_object/missing.jpg", "1"),
+        "000000000005": entry("1_change_object/a.jpg", "1", mask=[0, 5, 7]),
+        "000000000006": entry("1_change_object/a.jpg", "3", mask=[512 * 512 + 3, 2]),
+        "000000000007": {"image_path": "x.jpg"},
+    }
+    (tmp_path / "mapping_file.json").write_text(json.dumps(mapping))
+    return tmp_path
+
+
+def test_fields_brackets_and_order(bench):
+    data = load_benchmark(bench)
+    ids = [s.id for s in data.samples]
+    assert ids == sorted(ids)
+    sample = data.samples[0]
+    assert sample.source_prompt == "a cat on a sofa" and sample.target_prompt == "a dog on a sofa"
+    assert sample.original_prompt == "a [cat] on a sofa" and sample.blended_words == ("cat", "dog")
+    assert [str(e).split(":")[0] for e in data.invalid] == ["sample 000000000007"]
+    assert "missing field" in str(data.invalid[0])
+
+
+def test_selection_by_type_ids_and_limit(bench):
+    assert {s.edit_type for s in load_benchmark(bench, types=[1, "2"]).samples} == {1, 2}
+    assert [s.id for s in load_benchmark(bench, ids=["000000000002"]).samples] == ["000000000002"]
+    assert len(load_benchmark(bench, limit=2).samples) == 2
+    with pytest.raises(BenchmarkError, match="valid types: 0 \\(random\\)"):
+        load_benchmark(bench, types=[12])
+    with pytest.raises(BenchmarkError, match="ids not in"):
+        load_benchmark(bench, ids=["nope"])
+
+
+def test_missing_mapping_file_names_the_folder(tmp_path):
+    with pytest.raises(BenchmarkError, match="mapping_file.json"):
+        load_benchmark(tmp_path)
+
+
+def test_images_are_converted_and_cropped_like_the_reference(bench):
+    by_id = {s.id: s for s in load_benchmark(bench).samples}
+    for sample in by_id.values():
+        if sample.id in ("000000000004",):
+            continue
+        image = sample.load_image(512)
+        assert image.shape == (512, 512, 3) and image.dtype == np.uint8
+    # the reference: centre square with offset (451 - 300) // 2 = 75, then PIL resize
+    raw = np.asarray(Image.open(bench / "annotation_images/1_change_object/a.jpg"))
+    expected = np.asarray(Image.fromarray(raw[:, 75:375]).resize((512, 512)))
+    np.testing.assert_array_equal(by_id["000000000003"].load_image(512), expected)
+    gray = by_id["000000000001"].load_image(64)
+    assert np.array_equal(gray[..., 0], gray[..., 1])
+    assert prepare_image(Image.new("RGBA", (10, 20)), 8).shape == (8, 8, 3)
+
+
+def test_bad_samples_raise_errors_naming_sample_and_field(bench):
+    by_id = {s.id: s for s in load_benchmark(bench).samples}
+    with pytest.raises(SampleError, match="sample 000000000004: image_path: image file not found"):
+        by_id["000000000004"].load_image()
+    with pytest.raises(SampleError, match="sample 000000000005: mask: .*odd length"):
+        by_id["000000000005"].mask()
+    with pytest.raises(SampleError, match="sample 000000000006: mask: .*outside"):
+        by_id["000000000006"].mask()
+    mask = by_id["000000000003"].mask()
+    assert mask.shape == (512, 512) and mask[0].all() and mask[20, 20] == 1 and mask[300, 300] == 0
+    assert by_id["000000000003"].mask(border=False)[0].sum() == 0
+
+
+def test_unreadable_image(bench):
+    (bench / "annotation_images/1_change_object/a.jpg").write_bytes(b"not an image")
+    sample = load_benchmark(bench, ids=["000000000003"]).samples[0]
+    with pytest.raises(SampleError, match="unreadable image"):
+        sample.load_image()

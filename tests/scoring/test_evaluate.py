@@ -1,0 +1,98 @@
+"""evaluate_run on a tiny PIE-Bench: rows, statuses, NaNs, strips, and the saved scores."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from piebench.metrics.networks import MetricNetworks
+from piebench.metrics.registry import DEFAULT_METRICS
+from piebench.scoring.evaluate import evaluate_run, scores_path
+from tests.scoring.conftest import SAMPLES
+
+
+@pytest.fixture(scope="module")
+def networks(tiny_cfg) -> MetricNetworks:
+    return MetricNetworks(tiny_cfg)
+
+
+def test_our_run_rows_statuses_timings_and_saved_scores(bench, our_run, tiny_cfg, networks):
+    frame = evaluate_run(our_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks)
+    assert list(frame["id"]) == list(SAMPLES)
+    assert list(frame["status"]) == ["ok", "ok", "failed"]
+    assert frame.loc[2, "error"] == "CUDA OOM" and frame.loc[2, DEFAULT_METRICS].isna().all()
+    assert frame.loc[:1, DEFAULT_METRICS].notna().all().all()
+    assert list(frame["total_s"]) == [3.0, 4.0, 5.0]
+    assert set(frame["method"]) == {"direct"}
+    saved = scores_path(our_run, "parity")
+    assert saved.is_file()
+    meta = json.loads(saved.with_suffix(".json").read_text())
+    assert meta["metric_mode"] == "parity" and meta["n_scored"] == 2 and meta["model"] == "tiny-sd"
+
+
+def test_values_equal_the_metrics_on_the_decoded_files(bench, our_run, tiny_cfg, networks):
+    """End to end: PSNR / MSE on the unedited part by hand from the JPEG files and the mask."""
+    frame = evaluate_run(our_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False)
+    image_path, _, rows = SAMPLES["000000000000"]
+    source = np.asarray(Image.open(bench / "annotation_images" / image_path)).astype(np.float64) / 255
+    edited = np.asarray(Image.open(our_run / "annotation_images" / image_path)).astype(np.float64) / 255
+    keep = np.ones((512, 512, 1))
+    keep[rows[0] : rows[1], 50:400] = 0
+    keep[0, :] = keep[-1, :] = keep[:, 0] = keep[:, -1] = 0  # the reference forces the border into the mask
+    expected_mse = np.mean((source * keep - edited * keep) ** 2)
+    assert frame.loc[0, "mse_unedit_part"] == pytest.approx(expected_mse, rel=1e-5)
+    assert frame.loc[0, "psnr_unedit_part"] == pytest.approx(10 * np.log10(1 / expected_mse), rel=1e-5)
+
+
+def test_empty_unedited_region_is_nan(bench, reference_run, tiny_cfg, networks):
+    frame = evaluate_run(reference_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks)
+    full_mask = frame["id"] == "922000000000"
+    unedit = [c for c in DEFAULT_METRICS if c.endswith("_unedit_part")]
+    assert frame.loc[full_mask, unedit].isna().all().all()
+    assert frame.loc[full_mask, "clip_similarity_target_image_edit_part"].notna().all()
+
+
+def test_strip_scores_like_its_rightmost_crop(bench, reference_run, tmp_path, tiny_cfg, networks):
+    cropped = tmp_path / "cropped"
+    for image_path, _, _ in SAMPLES.values():
+        strip = Image.open(reference_run / "annotation_images" / image_path)
+        assert strip.size == (2048, 512)
+        out = cropped / "annotation_images" / image_path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        strip.crop((1536, 0, 2048, 512)).save(out, format="PNG")
+    strips = evaluate_run(reference_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False)
+    crops = evaluate_run(cropped, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False)
+    assert set(strips["method"]) == {"directinversion+p2p"}
+    np.testing.assert_allclose(strips[list(DEFAULT_METRICS)], crops[list(DEFAULT_METRICS)], rtol=1e-6)
+
+
+def test_wrong_size_is_an_error_row_not_a_crash(bench, our_run, tiny_cfg, networks):
+    image_path = SAMPLES["111000000000"][0]
+    Image.new("RGB", (256, 256)).save(our_run / "annotation_images" / image_path)
+    frame = evaluate_run(our_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False)
+    row = frame.set_index("id").loc["111000000000"]
+    assert row["status"] == "error" and "256x256" in row["error"] and "512x512" in row["error"]
+    assert np.isnan(row["psnr_unedit_part"])
+    assert frame.set_index("id").loc["000000000000", "status"] == "ok"
+
+
+def test_fid_set_scores_per_edit_type(bench, our_run, tiny_cfg, networks):
+    class MeanColour(torch.nn.Module):
+        def forward(self, images):
+            return torch.cat([images.mean((2, 3)), images.std((2, 3))], dim=1)
+
+    networks.__dict__["inception"] = MeanColour()  # inject a feature extractor for this test
+    try:
+        cfg = {**tiny_cfg, "fid": {"enabled": True, "kid_subsets": 5}}
+        evaluate_run(our_run, data_root=bench, metrics_cfg=cfg, networks=networks)
+    finally:
+        del networks.__dict__["inception"]
+    sets = pd.read_csv(our_run / "set_scores.csv")
+    assert list(sets["group"]) == ["all", "edit_type=0", "edit_type=1"]
+    assert list(sets["n"]) == [2, 1, 1]
+    assert sets.loc[0, "fid"] > 0 and sets.loc[1:, "fid"].isna().all()
