@@ -14,9 +14,8 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import CLIPModel, CLIPProcessor
-
 from piebench.metrics.weights import MissingWeightsError
+from transformers import CLIPModel, CLIPProcessor
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,9 @@ class ClipScorer:
         self.processor = processor
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_CLIP, device: torch.device | str = "cpu") -> ClipScorer:
+    def load(
+        cls, path: str | Path = DEFAULT_CLIP, device: torch.device | str = "cpu"
+    ) -> ClipScorer:
         """Load a ``CLIPModel`` folder or hub id from local files only (no download).
 
         Missing offline raises ``MissingWeightsError`` naming the model and ``metrics.clip.path``.

@@ -19,14 +19,13 @@ import warnings
 from pathlib import Path
 
 import torch
+from piebench.metrics.structure import IMAGENET_MEAN, IMAGENET_STD
+from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from torchvision.models import inception_v3
 from torchvision.transforms import functional as TF
-
-from piebench.metrics.structure import IMAGENET_MEAN, IMAGENET_STD
-from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +85,11 @@ def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
 
 
 def kid_from_features(
-    real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
 ) -> tuple[float, float]:
     """(mean, std) KID over ``subsets`` random subsets of ``min(subset_size, N, M)`` samples.
 

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import lpips
-
 from piebench.metrics.clip_score import DEFAULT_CLIP, ClipScorer
 from piebench.metrics.fid import InceptionFeatures, build_inception
 from piebench.metrics.lpips_metric import build_lpips
@@ -49,7 +48,9 @@ class MetricNetworks:
         arch = DinoArch(**dict(section.get("arch") or {}))
         model = build_dino(section.get("weights"), arch).to(self.device)
         return KeySelfSimilarity(
-            model, resize=int(section.get("resize", 224)), max_size=int(section.get("max_size", 480))
+            model,
+            resize=int(section.get("resize", 224)),
+            max_size=int(section.get("max_size", 480)),
         )
 
     @functools.cached_property

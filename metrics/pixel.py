@@ -18,23 +18,28 @@ size as the input), so the parity value is exactly ``torchmetrics.StructuralSimi
 from __future__ import annotations
 
 import torch
+from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
 
-
-def mse(source: torch.Tensor, edited: torch.Tensor, region: torch.Tensor, mode: Mode) -> torch.Tensor:
+def mse(
+    source: torch.Tensor, edited: torch.Tensor, region: torch.Tensor, mode: Mode
+) -> torch.Tensor:
     """(B,) mean squared error over the region (see module docstring)."""
     x, y, weights = restrict(source, edited, region, mode)
     return nan_where_empty(region_mean((x - y) ** 2, weights), region)
 
 
-def psnr(source: torch.Tensor, edited: torch.Tensor, region: torch.Tensor, mode: Mode) -> torch.Tensor:
+def psnr(
+    source: torch.Tensor, edited: torch.Tensor, region: torch.Tensor, mode: Mode
+) -> torch.Tensor:
     """(B,) peak signal-to-noise ratio in dB, ``10 log10(1 / MSE)`` with data_range 1."""
     return 10.0 * torch.log10(1.0 / mse(source, edited, region, mode))
 
 
-def ssim(source: torch.Tensor, edited: torch.Tensor, region: torch.Tensor, mode: Mode) -> torch.Tensor:
+def ssim(
+    source: torch.Tensor, edited: torch.Tensor, region: torch.Tensor, mode: Mode
+) -> torch.Tensor:
     """(B,) structural similarity (torchmetrics' defaults, data_range 1) over the region."""
     x, y, weights = restrict(source, edited, region, mode)
     _, ssim_map = structural_similarity_index_measure(

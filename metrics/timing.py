@@ -20,7 +20,14 @@ logger = logging.getLogger(__name__)
 RECORDS_FILE = "records.jsonl"
 TIMING_COLUMNS: tuple[str, ...] = ("inversion_s", "edit_s", "total_s", "peak_mem_mb")
 RECORD_COLUMNS: tuple[str, ...] = (
-    "id", "image_path", "edit_type", "method", "status", "error", "output", *TIMING_COLUMNS,
+    "id",
+    "image_path",
+    "edit_type",
+    "method",
+    "status",
+    "error",
+    "output",
+    *TIMING_COLUMNS,
     "batch_size",
 )
 

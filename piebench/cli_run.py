@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from piebench.data.errors import BenchmarkError
 from piebench.models.loading import ModelLoadError
 from piebench.registry import UnknownNameError
-from piebench.runner import Runner, RunError
+from piebench.runner import Runner, RunError, RunSummary
 
 log = logging.getLogger("piebench")
 CLEAN_ERRORS = (BenchmarkError, ModelLoadError, UnknownNameError, RunError)
@@ -34,7 +34,27 @@ def _run(cfg: DictConfig) -> None:
     print(summary.line())
     for failure in summary.failures:
         print(f"  failed {failure}")
+    if cfg.evaluate and summary.ok + summary.skipped:
+        _score(cfg, summary)
     _exit_codes.append(1 if summary.failed else 0)
+
+
+def _score(cfg: DictConfig, summary: RunSummary) -> None:
+    """Score the finished run and print its row; missing metric weights only skip scoring."""
+    from piebench.metrics.weights import MissingWeightsError
+    from piebench.scoring.evaluate import evaluate_run
+    from piebench.scoring.tables import aggregate, display, render
+
+    try:
+        frame = evaluate_run(
+            summary.run_dir,
+            metrics_cfg=OmegaConf.to_container(cfg.metrics, resolve=True),
+            data_cfg=OmegaConf.to_container(cfg.data, resolve=True),
+        )
+    except MissingWeightsError as err:
+        print(f"piebench run: scoring skipped: {err} (or pass evaluate=false)", file=sys.stderr)
+        return
+    print(render(display(aggregate(frame)), "markdown"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,7 +79,7 @@ def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
         missing = [p for p in ("vae", "unet", "text_encoder", "tokenizer") if not (local / p).is_dir()]
         if missing:
             raise ModelLoadError(
-                f"{local} is not a diffusers Stable Diffusion folder: missing {', '.join(missing)}/ "
+                f"{local} is not a diffusers Stable Diffusion folder: missing {', '.join(m + '/' for m in missing)} "
                 "(expected the layout of e.g. CompVis/stable-diffusion-v1-4: vae/, unet/, "
                 "text_encoder/, tokenizer/)"
             )

@@ -24,7 +24,15 @@ from piebench.metrics.weights import MissingWeightsError
 from piebench.registry import UnknownNameError
 from piebench.scoring.evaluate import evaluate_run, metric_names, scores_path
 from piebench.scoring.leaderboard import leaderboard
-from piebench.scoring.tables import FORMATS, aggregate, compare_paper, display, label, load_paper, render
+from piebench.scoring.tables import (
+    FORMATS,
+    aggregate,
+    compare_paper,
+    display,
+    label,
+    load_paper,
+    render,
+)
 
 logger = logging.getLogger(__name__)
 

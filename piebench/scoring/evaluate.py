@@ -35,7 +35,14 @@ from piebench.scoring.runs import RunFolder, open_run, read_edited
 logger = logging.getLogger(__name__)
 
 ID_COLUMNS: tuple[str, ...] = (
-    "run", "method", "id", "image_path", "edit_type", "edit_type_name", "status", "error",
+    "run",
+    "method",
+    "id",
+    "image_path",
+    "edit_type",
+    "edit_type_name",
+    "status",
+    "error",
 )
 SET_SCORES_FILE = "set_scores.csv"
 
@@ -70,15 +77,20 @@ class _Pending:
 
     def to_batch(self, device: torch.device) -> PairBatch:
         def images(arrays: list[np.ndarray]) -> torch.Tensor:
-            return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div(255).to(device)
+            return (
+                torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float().div(255).to(device)
+            )
 
         mask = torch.from_numpy(np.stack(self.mask)).float()[:, None]
         size = self.source[0].shape[:2]
         if tuple(mask.shape[-2:]) != size:  # the runner worked below the benchmark's 512
             mask = F.interpolate(mask, size=size, mode="nearest")
         return PairBatch(
-            images(self.source), images(self.edited), mask.to(device),
-            self.source_prompts, self.target_prompts,
+            images(self.source),
+            images(self.edited),
+            mask.to(device),
+            self.source_prompts,
+            self.target_prompts,
         )
 
 
@@ -138,13 +150,21 @@ def evaluate_run(
                 rows[row][name] = float(value)
         if fid_enabled:
             with torch.no_grad():
-                pair = networks.inception(batch.source).cpu(), networks.inception(batch.edited).cpu()
+                pair = (
+                    networks.inception(batch.source).cpu(),
+                    networks.inception(batch.edited).cpu(),
+                )
             features.update({row: (pair[0][i], pair[1][i]) for i, row in enumerate(pending.rows)})
         scored += len(pending.rows)
     elapsed = time.perf_counter() - started
     logger.info(
         "%s: scored %d/%d samples in %.1f s (%.2f samples/s, mode %s)",
-        run.run_name, scored, len(rows), elapsed, scored / max(elapsed, 1e-9), mode,
+        run.run_name,
+        scored,
+        len(rows),
+        elapsed,
+        scored / max(elapsed, 1e-9),
+        mode,
     )
     frame = pd.DataFrame(rows, columns=[*ID_COLUMNS, *names, *TIMING_COLUMNS])
     frame[names] = frame[names].astype(float)
@@ -168,10 +188,18 @@ def _select_samples(
     if run.records is not None:
         return [(sample_id, by_id.get(sample_id)) for sample_id in run.records.index]
     present = [s for s in bench.samples if run.edited_file(s.id, s.image_path).is_file()]
+    if not present:
+        raise FileNotFoundError(
+            f"{run.path}: none of the {len(bench.samples)} selected benchmark images has an edited "
+            f"image (is data.root the benchmark these edits were made from?)"
+        )
     if len(present) < len(bench.samples):
         logger.warning(
             "%s: %d of %d benchmark images have no edited image; scoring the %d present",
-            run.path, len(bench.samples) - len(present), len(bench.samples), len(present),
+            run.path,
+            len(bench.samples) - len(present),
+            len(bench.samples),
+            len(present),
         )
     return [(sample.id, sample) for sample in present]
 
@@ -184,10 +212,14 @@ def _base_row(run: RunFolder, sample_id: str, sample: Sample | None) -> dict[str
         row.update(status="error", error="id not in the selected benchmark samples")
         row.update(image_path=record.get("image_path"), edit_type=record.get("edit_type"))
     else:
-        row.update(image_path=sample.image_path, edit_type=sample.edit_type, status="ok", error=None)
+        row.update(
+            image_path=sample.image_path, edit_type=sample.edit_type, status="ok", error=None
+        )
         if record.get("status", "ok") != "ok":
             row.update(status="failed", error=record.get("error"))
-    row["edit_type_name"] = EDIT_TYPES.get(row["edit_type"]) if row["edit_type"] is not None else None
+    row["edit_type_name"] = (
+        EDIT_TYPES.get(row["edit_type"]) if row["edit_type"] is not None else None
+    )
     return row
 
 
@@ -244,12 +276,22 @@ def set_scores(
         real = torch.stack([features[r][0] for r in rows]) if rows else torch.empty(0, 1)
         fake = torch.stack([features[r][1] for r in rows]) if rows else torch.empty(0, 1)
         kid_mean, kid_std = kid_from_features(
-            real, fake, int(fid_cfg.get("kid_subsets", 100)), int(fid_cfg.get("kid_subset_size", 1000))
+            real,
+            fake,
+            int(fid_cfg.get("kid_subsets", 100)),
+            int(fid_cfg.get("kid_subset_size", 1000)),
         )
-        out.append({
-            "run": frame["run"].iloc[0], "method": frame["method"].iloc[0], "group": group,
-            "n": len(rows), "fid": fid_from_features(real, fake), "kid_mean": kid_mean, "kid_std": kid_std,
-        })
+        out.append(
+            {
+                "run": frame["run"].iloc[0],
+                "method": frame["method"].iloc[0],
+                "group": group,
+                "n": len(rows),
+                "fid": fid_from_features(real, fake),
+                "kid_mean": kid_mean,
+                "kid_std": kid_std,
+            }
+        )
     return pd.DataFrame(out)
 
 

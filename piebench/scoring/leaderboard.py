@@ -19,7 +19,13 @@ from piebench.metrics.registry import scale_of
 from piebench.scoring.tables import HEADLINE
 
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
-    "method", "run", "model", "metric_mode", "n_images", "n_scored", "harness_version",
+    "method",
+    "run",
+    "model",
+    "metric_mode",
+    "n_images",
+    "n_scored",
+    "harness_version",
     *(c if scale_of(c) == 1 else f"{c}_x1e{round(math.log10(scale_of(c)))}" for c in HEADLINE),
     "total_s_mean",
 )
@@ -45,4 +51,6 @@ def leaderboard_row(frame: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str, A
 
 def leaderboard(scored: list[tuple[pd.DataFrame, Mapping[str, Any]]]) -> pd.DataFrame:
     """The leaderboard frame for several runs, columns in ``LEADERBOARD_COLUMNS`` order."""
-    return pd.DataFrame([leaderboard_row(f, m) for f, m in scored], columns=list(LEADERBOARD_COLUMNS))
+    return pd.DataFrame(
+        [leaderboard_row(f, m) for f, m in scored], columns=list(LEADERBOARD_COLUMNS)
+    )

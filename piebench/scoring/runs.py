@@ -48,7 +48,9 @@ def open_run(path: str | Path) -> RunFolder:
     """Read a run folder's manifest and records (both optional); the folder must hold images."""
     path = Path(path).expanduser().resolve()
     if not (path / IMAGE_DIR).is_dir():
-        raise FileNotFoundError(f"{path} has no {IMAGE_DIR}/ folder: not a piebench run or reference output")
+        raise FileNotFoundError(
+            f"{path} has no {IMAGE_DIR}/ folder: not a piebench run or reference output"
+        )
     manifest: dict[str, Any] = {}
     if (path / MANIFEST_FILE).is_file():
         manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))

@@ -76,7 +76,9 @@ def display(aggregated: pd.DataFrame) -> pd.DataFrame:
             continue
         shown[column] = [
             _cell(value, count, n)
-            for value, count, n in zip(aggregated[column], aggregated[count_column], aggregated["n"])
+            for value, count, n in zip(
+                aggregated[column], aggregated[count_column], aggregated["n"]
+            )
         ]
     return shown.rename(columns={c: label(c) for c in shown.columns})
 

@@ -7,7 +7,6 @@ import copy
 import numpy as np
 import pytest
 import torch
-
 from piebench.metrics.clip_score import ClipScorer, masked_uint8
 from piebench.metrics.weights import MissingWeightsError
 
@@ -26,7 +25,9 @@ def test_score_is_100_cosine_of_the_model(networks, images):
     with torch.no_grad():
         logits = scorer.model(**inputs).logits_per_image
     cosine = torch.diagonal(logits) / scorer.model.logit_scale.exp()
-    assert torch.allclose(networks.clip.score(images, PROMPTS), (100 * cosine).clamp(min=0), atol=1e-4)
+    assert torch.allclose(
+        networks.clip.score(images, PROMPTS), (100 * cosine).clamp(min=0), atol=1e-4
+    )
 
 
 def test_negative_similarity_is_clamped_to_zero(networks, images):
@@ -43,12 +44,16 @@ def test_edit_part_is_the_score_of_the_masked_image(networks, images):
     mask = torch.zeros(len(images), 1, 40, 48)
     mask[:, :, 5:30, 10:40] = 1
     by_hand = np.stack(
-        [np.uint8(img.permute(1, 2, 0).numpy() * m[0, :, :, None].numpy()) for img, m in zip(images, mask)]
+        [
+            np.uint8(img.permute(1, 2, 0).numpy() * m[0, :, :, None].numpy())
+            for img, m in zip(images, mask)
+        ]
     )
     explicit = torch.from_numpy(by_hand).permute(0, 3, 1, 2)
     assert torch.equal(masked_uint8(images, mask), explicit)
     assert torch.allclose(
-        networks.clip.score(masked_uint8(images, mask), PROMPTS), networks.clip.score(explicit, PROMPTS)
+        networks.clip.score(masked_uint8(images, mask), PROMPTS),
+        networks.clip.score(explicit, PROMPTS),
     )
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import linalg
-
 from piebench.metrics.fid import build_inception, fid_from_features, kid_from_features
 from piebench.metrics.weights import MissingWeightsError
+from scipy import linalg
 
 
 def features(images: torch.Tensor) -> torch.Tensor:
@@ -42,7 +41,10 @@ def test_fid_zero_for_identical_sets_and_matches_scipy(image_sets):
 
 def test_kid_is_reproducible_and_near_zero_for_identical_sets(image_sets):
     real, fake = image_sets
-    first, second = kid_from_features(real, fake, subsets=10, seed=3), kid_from_features(real, fake, subsets=10, seed=3)
+    first, second = (
+        kid_from_features(real, fake, subsets=10, seed=3),
+        kid_from_features(real, fake, subsets=10, seed=3),
+    )
     assert first == second
     same, _ = kid_from_features(real, real, subsets=10)
     assert abs(same) < first[0]
@@ -50,5 +52,7 @@ def test_kid_is_reproducible_and_near_zero_for_identical_sets(image_sets):
 
 def test_missing_inception_names_the_file_and_the_config_key(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(MissingWeightsError, match=r"inception_v3_google.*metrics\.fid\.inception_weights"):
+    with pytest.raises(
+        MissingWeightsError, match=r"inception_v3_google.*metrics\.fid\.inception_weights"
+    ):
         build_inception(None)

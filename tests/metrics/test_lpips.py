@@ -8,12 +8,11 @@ import io
 import lpips
 import pytest
 import torch
-from torchmetrics.functional.image.lpips import _LPIPS
-from torchvision.models import squeezenet1_1
-
 from piebench.metrics.lpips_metric import build_lpips, lpips_distance
 from piebench.metrics.masked import region
 from piebench.metrics.weights import MissingWeightsError
+from torchmetrics.functional.image.lpips import _LPIPS
+from torchvision.models import squeezenet1_1
 
 
 @pytest.fixture(scope="module")
@@ -50,25 +49,33 @@ def test_clean_is_the_spatial_map_averaged_over_the_region(pair, networks, backb
     source, edited, mask = pair
     r = region(mask, "edit_part")
     with contextlib.redirect_stdout(io.StringIO()):
-        spatial = with_backbone(lpips.LPIPS(net="squeeze", pnet_rand=True, spatial=True, verbose=False), backbone)
+        spatial = with_backbone(
+            lpips.LPIPS(net="squeeze", pnet_rand=True, spatial=True, verbose=False), backbone
+        )
     with torch.no_grad():
         distance_map = spatial(source * 2 - 1, edited * 2 - 1)
     expected = (distance_map * r).flatten(1).sum(1) / r.flatten(1).sum(1)
-    assert torch.allclose(lpips_distance(networks.lpips, source, edited, r, "clean"), expected, atol=1e-6)
+    assert torch.allclose(
+        lpips_distance(networks.lpips, source, edited, r, "clean"), expected, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("mode", ["parity", "clean"])
 def test_zero_on_identical_images_and_nan_on_empty_region(pair, networks, mode):
     source, _, _ = pair
     ones = torch.ones(len(source), 1, 48, 48)
-    assert torch.allclose(lpips_distance(networks.lpips, source, source, ones, mode), torch.zeros(2))
+    assert torch.allclose(
+        lpips_distance(networks.lpips, source, source, ones, mode), torch.zeros(2)
+    )
     empty = region(ones, "unedit_part")
     assert torch.isnan(lpips_distance(networks.lpips, source, source, empty, mode)).all()
 
 
 def test_missing_backbone_names_the_file_and_the_config_key(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(MissingWeightsError, match=r"squeezenet1_1-b8a52dc0\.pth.*metrics\.lpips\.backbone_weights"):
+    with pytest.raises(
+        MissingWeightsError, match=r"squeezenet1_1-b8a52dc0\.pth.*metrics\.lpips\.backbone_weights"
+    ):
         build_lpips(None)
     with pytest.raises(MissingWeightsError, match="metrics.lpips.backbone_weights"):
         build_lpips(tmp_path / "nope.pth")

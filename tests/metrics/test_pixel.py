@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
-
 from piebench.metrics.masked import region
 from piebench.metrics.pixel import mse, psnr, ssim
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 
 def hwc(image: torch.Tensor) -> np.ndarray:
@@ -22,7 +21,9 @@ def test_whole_image_matches_scikit_image(pair, mode):
     whole = region(mask, "whole")
     for i in range(len(source)):
         x, y = hwc(source[i]), hwc(edited[i])
-        assert mse(source, edited, whole, mode)[i] == pytest.approx(mean_squared_error(x, y), rel=1e-5)
+        assert mse(source, edited, whole, mode)[i] == pytest.approx(
+            mean_squared_error(x, y), rel=1e-5
+        )
         assert psnr(source, edited, whole, mode)[i] == pytest.approx(
             peak_signal_noise_ratio(x, y, data_range=1.0), rel=1e-5
         )
@@ -35,13 +36,19 @@ def test_parity_unedit_reproduces_reference_formula(pair):
     for i in range(len(source)):
         keep = np.repeat(1 - mask[i, 0].numpy()[..., None], 3, axis=2)
         x, y = hwc(source[i]) * keep, hwc(edited[i]) * keep
-        assert mse(source, edited, unedit, "parity")[i] == pytest.approx(np.mean((x - y) ** 2), rel=1e-5)
+        assert mse(source, edited, unedit, "parity")[i] == pytest.approx(
+            np.mean((x - y) ** 2), rel=1e-5
+        )
         tx = torch.tensor(x, dtype=torch.float32).permute(2, 0, 1)[None]
         ty = torch.tensor(y, dtype=torch.float32).permute(2, 0, 1)[None]
         expected_psnr = PeakSignalNoiseRatio(data_range=1.0)(tx, ty)
         expected_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)(tx, ty)
-        assert psnr(source, edited, unedit, "parity")[i] == pytest.approx(float(expected_psnr), rel=1e-5)
-        assert ssim(source, edited, unedit, "parity")[i] == pytest.approx(float(expected_ssim), abs=1e-6)
+        assert psnr(source, edited, unedit, "parity")[i] == pytest.approx(
+            float(expected_psnr), rel=1e-5
+        )
+        assert ssim(source, edited, unedit, "parity")[i] == pytest.approx(
+            float(expected_ssim), abs=1e-6
+        )
 
 
 def test_clean_is_the_mean_over_the_region(pair):
@@ -53,7 +60,9 @@ def test_clean_is_the_mean_over_the_region(pair):
             diff = (hwc(source[i]) - hwc(edited[i]))[keep]
             expected = np.mean(diff**2)
             assert mse(source, edited, r, "clean")[i] == pytest.approx(expected, rel=1e-5)
-            assert psnr(source, edited, r, "clean")[i] == pytest.approx(10 * np.log10(1 / expected), rel=1e-5)
+            assert psnr(source, edited, r, "clean")[i] == pytest.approx(
+                10 * np.log10(1 / expected), rel=1e-5
+            )
         # a masked mean ignores the zeroed pixels parity counts: parity MSE is diluted
         assert torch.all(mse(source, edited, r, "parity") < mse(source, edited, r, "clean"))
 
@@ -66,8 +75,14 @@ def test_clean_ssim_is_the_scikit_image_map_averaged_over_the_region(pair):
     ours = ssim(source, edited, interior, "clean")
     for i in range(len(source)):
         _, ssim_map = structural_similarity(
-            hwc(source[i]), hwc(edited[i]), gaussian_weights=True, sigma=1.5,
-            use_sample_covariance=False, data_range=1.0, channel_axis=2, full=True,
+            hwc(source[i]),
+            hwc(edited[i]),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
+            channel_axis=2,
+            full=True,
         )
         assert ours[i] == pytest.approx(ssim_map[8:-8, 8:-8].mean(), abs=1e-4)
 
@@ -76,7 +91,9 @@ def test_ssim_whole_parity_equals_torchmetrics(pair):
     source, edited, mask = pair
     ours = ssim(source, edited, region(mask, "whole"), "parity")
     for i in range(len(source)):
-        expected = StructuralSimilarityIndexMeasure(data_range=1.0)(source[i : i + 1], edited[i : i + 1])
+        expected = StructuralSimilarityIndexMeasure(data_range=1.0)(
+            source[i : i + 1], edited[i : i + 1]
+        )
         assert ours[i] == pytest.approx(float(expected), abs=1e-6)
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from piebench.metrics.registry import DEFAULT_METRICS, METRICS
 
 import piebench
-from piebench.metrics.registry import DEFAULT_METRICS, METRICS
 
 REFERENCE_COLUMNS = {
     f"{family}{suffix}"
     for family in ("psnr", "lpips", "mse", "ssim", "structure_distance")
     for suffix in ("", "_unedit_part", "_edit_part")
-} | {"clip_similarity_source_image", "clip_similarity_target_image", "clip_similarity_target_image_edit_part"}
+} | {
+    "clip_similarity_source_image",
+    "clip_similarity_target_image",
+    "clip_similarity_target_image_edit_part",
+}
 
 
 def test_registry_keys_are_the_reference_columns():

@@ -5,21 +5,25 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torchvision import transforms
-
 from piebench.metrics.masked import region
 from piebench.metrics.structure import build_dino, structure_distance
 from piebench.metrics.weights import MissingWeightsError
+from torchvision import transforms
+
 from tests.metrics.tiny_networks import TINY_DINO_ARCH, tiny_dino
 
 
-def reference_self_similarity(model: torch.nn.Module, image: torch.Tensor, scale: float) -> torch.Tensor:
+def reference_self_similarity(
+    model: torch.nn.Module, image: torch.Tensor, scale: float
+) -> torch.Tensor:
     """One image, step by step as the reference: Resize + Normalize on (scale x) values, the
     last block's qkv output split into (3, heads, tokens, head_dim), keys concatenated over heads."""
-    prepare = transforms.Compose([
-        transforms.Resize(64, max_size=480),
-        transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    ])
+    prepare = transforms.Compose(
+        [
+            transforms.Resize(64, max_size=480),
+            transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
     captured = []
     hook = model.blocks[-1].attn.qkv.register_forward_hook(lambda m, i, o: captured.append(o))
     with torch.no_grad():
@@ -42,7 +46,8 @@ def test_matches_reference_recipe(pair, networks, mode, scale):
     model = tiny_dino()
     for i in range(len(source)):
         expected = F.mse_loss(
-            reference_self_similarity(model, edited[i], scale), reference_self_similarity(model, source[i], scale)
+            reference_self_similarity(model, edited[i], scale),
+            reference_self_similarity(model, source[i], scale),
         )
         assert ours[i] == pytest.approx(float(expected), rel=1e-4)
 
@@ -51,7 +56,9 @@ def test_parity_region_variant_multiplies_the_images(pair, networks):
     source, edited, mask = pair
     unedit = region(mask, "unedit_part")
     ours = structure_distance(networks.dino, source, edited, unedit, "parity")
-    explicit = structure_distance(networks.dino, source * unedit, edited * unedit, region(mask, "whole"), "parity")
+    explicit = structure_distance(
+        networks.dino, source * unedit, edited * unedit, region(mask, "whole"), "parity"
+    )
     assert torch.allclose(ours, explicit)
 
 
@@ -60,7 +67,9 @@ def test_zero_for_identical_positive_and_symmetric_otherwise(pair, networks, mod
     source, edited, mask = pair
     for part in ("whole", "edit_part"):
         r = region(mask, part)
-        assert torch.allclose(structure_distance(networks.dino, source, source, r, mode), torch.zeros(2))
+        assert torch.allclose(
+            structure_distance(networks.dino, source, source, r, mode), torch.zeros(2)
+        )
         forward = structure_distance(networks.dino, source, edited, r, mode)
         backward = structure_distance(networks.dino, edited, source, r, mode)
         assert torch.all(forward > 0)
@@ -81,6 +90,8 @@ def test_clean_whole_region_equals_unweighted_and_empty_region_is_nan(pair, netw
 
 def test_missing_dino_names_the_file_and_the_config_key(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    monkeypatch.setattr("piebench.metrics.structure._timm_cache", lambda: [])
-    with pytest.raises(MissingWeightsError, match=r"dino_vitbase8_pretrain\.pth.*metrics\.dino\.weights"):
+    monkeypatch.setattr("piebench.metrics.structure._timm_cache", list)
+    with pytest.raises(
+        MissingWeightsError, match=r"dino_vitbase8_pretrain\.pth.*metrics\.dino\.weights"
+    ):
         build_dino(None)

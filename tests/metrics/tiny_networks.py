@@ -21,7 +21,12 @@ TINY_DINO_ARCH = {"patch_size": 8, "embed_dim": 48, "depth": 3, "num_heads": 4, 
 def save_tiny_clip(folder: Path) -> Path:
     """A 2-layer CLIPModel (32x32 images) + processor with the real CLIP tokenizer."""
     torch.manual_seed(0)
-    layers = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2}
+    layers = {
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 2,
+    }
     config = CLIPConfig(
         text_config={**layers, "vocab_size": 49408, "max_position_embeddings": 77},
         vision_config={**layers, "image_size": 32, "patch_size": 8},
@@ -31,7 +36,9 @@ def save_tiny_clip(folder: Path) -> Path:
     image_processor = CLIPImageProcessor(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     )
-    CLIPProcessor(image_processor=image_processor, tokenizer=build_clip_tokenizer()).save_pretrained(folder)
+    CLIPProcessor(
+        image_processor=image_processor, tokenizer=build_clip_tokenizer()
+    ).save_pretrained(folder)
     return folder
 
 

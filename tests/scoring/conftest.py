@@ -27,7 +27,9 @@ def smooth_image(seed: int, size: int = 512) -> np.ndarray:
 
 def edit_of(source: np.ndarray, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.clip(source.astype(int) + rng.integers(-30, 31, source.shape), 0, 255).astype(np.uint8)
+    return np.clip(source.astype(int) + rng.integers(-30, 31, source.shape), 0, 255).astype(
+        np.uint8
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +42,9 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
             mask[:] = 0
             mask[rows[0] : rows[1], 50:400] = 1
         (root / "annotation_images" / image_path).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(smooth_image(seed)).save(root / "annotation_images" / image_path, quality=95)
+        Image.fromarray(smooth_image(seed)).save(
+            root / "annotation_images" / image_path, quality=95
+        )
         mapping[sample_id] = {
             "image_path": image_path,
             "original_prompt": "a photo of a [cat] sitting",
@@ -74,12 +78,21 @@ def our_run(bench: Path, tmp_path: Path) -> Path:
     records = []
     for number, (sample_id, (image_path, edit_type, _)) in enumerate(SAMPLES.items()):
         failed = number == 2
-        records.append({
-            "id": sample_id, "image_path": image_path, "edit_type": edit_type, "method": "direct",
-            "status": "failed" if failed else "ok", "error": "CUDA OOM" if failed else None,
-            "inversion_s": 1.0 + number, "edit_s": 2.0, "total_s": 3.0 + number,
-            "peak_mem_mb": 100.0, "batch_size": 1,
-        })
+        records.append(
+            {
+                "id": sample_id,
+                "image_path": image_path,
+                "edit_type": edit_type,
+                "method": "direct",
+                "status": "failed" if failed else "ok",
+                "error": "CUDA OOM" if failed else None,
+                "inversion_s": 1.0 + number,
+                "edit_s": 2.0,
+                "total_s": 3.0 + number,
+                "peak_mem_mb": 100.0,
+                "batch_size": 1,
+            }
+        )
     (run / "records.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     manifest = {"method": "direct", "run_name": "direct", "config": {"model": {"id": "tiny-sd"}}}
     (run / "manifest.json").write_text(json.dumps(manifest))

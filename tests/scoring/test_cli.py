@@ -23,11 +23,17 @@ def overrides(bench, runs, cfg) -> list[str]:
     ]
 
 
-def test_evaluate_then_table_reuses_scores_then_leaderboard(bench, our_run, reference_run, tiny_cfg, tmp_path, capsys, monkeypatch):
+def test_evaluate_then_table_reuses_scores_then_leaderboard(
+    bench, our_run, reference_run, tiny_cfg, tmp_path, capsys, monkeypatch
+):
     args = overrides(bench, [our_run, reference_run], tiny_cfg)
     assert main(["evaluate", *args]) == 0
     printed = capsys.readouterr().out
-    assert "metric mode: parity" in printed and "| direct " in printed and "directinversion+p2p" in printed
+    assert (
+        "metric mode: parity" in printed
+        and "| direct " in printed
+        and "directinversion+p2p" in printed
+    )
 
     def no_rescoring(*a, **k):
         raise AssertionError("table must reuse saved scores")
@@ -54,8 +60,10 @@ def test_clean_mode_is_labelled_and_scored_separately(bench, our_run, tiny_cfg, 
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("metrics.lpips.backbone_weights=/nowhere/sq.pth", "metrics.lpips.backbone_weights=<path>"),
-     ("metrics.names=[psnr_unedited]", "Did you mean 'psnr_unedit_part'")],
+    [
+        ("metrics.lpips.backbone_weights=/nowhere/sq.pth", "metrics.lpips.backbone_weights=<path>"),
+        ("metrics.names=[psnr_unedited]", "Did you mean 'psnr_unedit_part'"),
+    ],
 )
 def test_user_errors_are_one_line(bench, our_run, tiny_cfg, capsys, override, message):
     assert main(["evaluate", *overrides(bench, [our_run], tiny_cfg), override]) == 1

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
-
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.registry import DEFAULT_METRICS
+from PIL import Image
+
 from piebench.scoring.evaluate import evaluate_run, scores_path
 from tests.scoring.conftest import SAMPLES
 
@@ -37,16 +37,26 @@ def test_our_run_rows_statuses_timings_and_saved_scores(bench, our_run, tiny_cfg
 
 def test_values_equal_the_metrics_on_the_decoded_files(bench, our_run, tiny_cfg, networks):
     """End to end: PSNR / MSE on the unedited part by hand from the JPEG files and the mask."""
-    frame = evaluate_run(our_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False)
+    frame = evaluate_run(
+        our_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False
+    )
     image_path, _, rows = SAMPLES["000000000000"]
-    source = np.asarray(Image.open(bench / "annotation_images" / image_path)).astype(np.float64) / 255
-    edited = np.asarray(Image.open(our_run / "annotation_images" / image_path)).astype(np.float64) / 255
+    source = (
+        np.asarray(Image.open(bench / "annotation_images" / image_path)).astype(np.float64) / 255
+    )
+    edited = (
+        np.asarray(Image.open(our_run / "annotation_images" / image_path)).astype(np.float64) / 255
+    )
     keep = np.ones((512, 512, 1))
     keep[rows[0] : rows[1], 50:400] = 0
-    keep[0, :] = keep[-1, :] = keep[:, 0] = keep[:, -1] = 0  # the reference forces the border into the mask
+    keep[0, :] = keep[-1, :] = keep[:, 0] = keep[:, -1] = (
+        0  # the reference forces the border into the mask
+    )
     expected_mse = np.mean((source * keep - edited * keep) ** 2)
     assert frame.loc[0, "mse_unedit_part"] == pytest.approx(expected_mse, rel=1e-5)
-    assert frame.loc[0, "psnr_unedit_part"] == pytest.approx(10 * np.log10(1 / expected_mse), rel=1e-5)
+    assert frame.loc[0, "psnr_unedit_part"] == pytest.approx(
+        10 * np.log10(1 / expected_mse), rel=1e-5
+    )
 
 
 def test_empty_unedited_region_is_nan(bench, reference_run, tiny_cfg, networks):
@@ -65,16 +75,24 @@ def test_strip_scores_like_its_rightmost_crop(bench, reference_run, tmp_path, ti
         out = cropped / "annotation_images" / image_path
         out.parent.mkdir(parents=True, exist_ok=True)
         strip.crop((1536, 0, 2048, 512)).save(out, format="PNG")
-    strips = evaluate_run(reference_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False)
-    crops = evaluate_run(cropped, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False)
+    strips = evaluate_run(
+        reference_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False
+    )
+    crops = evaluate_run(
+        cropped, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False
+    )
     assert set(strips["method"]) == {"directinversion+p2p"}
-    np.testing.assert_allclose(strips[list(DEFAULT_METRICS)], crops[list(DEFAULT_METRICS)], rtol=1e-6)
+    np.testing.assert_allclose(
+        strips[list(DEFAULT_METRICS)], crops[list(DEFAULT_METRICS)], rtol=1e-6
+    )
 
 
 def test_wrong_size_is_an_error_row_not_a_crash(bench, our_run, tiny_cfg, networks):
     image_path = SAMPLES["111000000000"][0]
     Image.new("RGB", (256, 256)).save(our_run / "annotation_images" / image_path)
-    frame = evaluate_run(our_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False)
+    frame = evaluate_run(
+        our_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False
+    )
     row = frame.set_index("id").loc["111000000000"]
     assert row["status"] == "error" and "256x256" in row["error"] and "512x512" in row["error"]
     assert np.isnan(row["psnr_unedit_part"])

@@ -8,22 +8,31 @@ import pandas as pd
 import pytest
 
 from piebench.scoring.leaderboard import LEADERBOARD_COLUMNS, leaderboard
-from piebench.scoring.tables import aggregate, compare_paper, display, load_paper, match_paper, render
+from piebench.scoring.tables import (
+    aggregate,
+    compare_paper,
+    display,
+    load_paper,
+    match_paper,
+    render,
+)
 
 
 @pytest.fixture()
 def frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "run": ["a"] * 4 + ["b"] * 2,
-        "method": ["direct"] * 4 + ["my+thing"] * 2,
-        "id": list("123456"),
-        "edit_type": [0, 0, 1, 1, 0, 1],
-        "status": ["ok", "ok", "ok", "failed", "ok", "ok"],
-        "structure_distance": [0.010, 0.012, 0.014, math.nan, 0.05, 0.07],
-        "psnr_unedit_part": [20.0, math.nan, 30.0, math.nan, 10.0, 12.0],
-        "mse_unedit_part": [0.002, math.nan, 0.004, math.nan, 0.01, 0.03],
-        "total_s": [1.0, 2.0, 3.0, 100.0, 5.0, 7.0],
-    })
+    return pd.DataFrame(
+        {
+            "run": ["a"] * 4 + ["b"] * 2,
+            "method": ["direct"] * 4 + ["my+thing"] * 2,
+            "id": list("123456"),
+            "edit_type": [0, 0, 1, 1, 0, 1],
+            "status": ["ok", "ok", "ok", "failed", "ok", "ok"],
+            "structure_distance": [0.010, 0.012, 0.014, math.nan, 0.05, 0.07],
+            "psnr_unedit_part": [20.0, math.nan, 30.0, math.nan, 10.0, 12.0],
+            "mse_unedit_part": [0.002, math.nan, 0.004, math.nan, 0.01, 0.03],
+            "total_s": [1.0, 2.0, 3.0, 100.0, 5.0, 7.0],
+        }
+    )
 
 
 def test_aggregate_scales_to_paper_units_and_excludes_nans(frame):
@@ -57,8 +66,13 @@ def test_display_marks_units_directions_and_counts(frame):
 
 def test_compare_paper_deltas():
     paper = load_paper()
-    ours = pd.DataFrame({"method": ["ddim", "unknown"], "psnr_unedit_part": [18.87, 1.0],
-                         "structure_distance": [69.43, 1.0]})
+    ours = pd.DataFrame(
+        {
+            "method": ["ddim", "unknown"],
+            "psnr_unedit_part": [18.87, 1.0],
+            "structure_distance": [69.43, 1.0],
+        }
+    )
     compared = compare_paper(ours, paper).set_index("kind")
     assert list(compared.index) == ["ours", "paper", "delta", "delta_%"]
     assert compared.loc["paper", "psnr_unedit_part"] == 17.87
@@ -77,7 +91,10 @@ def test_paper_table_is_table_one():
 
 
 def test_leaderboard_columns_and_values(frame):
-    runs = [(g, {"metric_mode": "parity", "harness_version": "0.1.0", "model": "m"}) for _, g in frame.groupby("run")]
+    runs = [
+        (g, {"metric_mode": "parity", "harness_version": "0.1.0", "model": "m"})
+        for _, g in frame.groupby("run")
+    ]
     board = leaderboard(runs)
     assert tuple(board.columns) == LEADERBOARD_COLUMNS
     first = board.iloc[0]

@@ -1,0 +1,134 @@
+"""The ``run`` command in a subprocess, as a user runs it, on the tiny model and sample data."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from piebench.data.sample_benchmark import SAMPLE_ROOT
+from tests.metrics.tiny_networks import tiny_metrics_cfg
+
+BASE = ["method=direct", "model=tiny", "progress=false", "method.steps=4", "evaluate=false"]
+
+
+def piebench_run(*overrides, timeout=600):
+    cmd = [sys.executable, "-m", "piebench", "run", *BASE, *overrides]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+
+
+def test_run_writes_tree_records_and_manifest(tmp_path):
+    result = piebench_run(f"output_dir={tmp_path}", "data.limit=3", "batch_size=2")
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "direct"
+    rows = records(run_dir)
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    for row in rows:
+        assert (run_dir / row["output"]).is_file()
+        assert row["output"] == f"annotation_images/{row['image_path']}"
+        assert row["inversion_s"] > 0 and row["edit_s"] > 0 and row["batch_size"] in (1, 2)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["method"] == "direct" and manifest["seed"] == 1234 and manifest["dtype"] == "float32"
+    assert manifest["summary"] == {"ok": 3, "failed": 0, "skipped": 0}
+    assert manifest["config"]["method"]["editor"]["cross_replace_steps"] == 0.4
+    assert {"torch", "diffusers", "transformers"} <= manifest["versions"].keys()
+    assert (run_dir / "config.yaml").is_file()
+    assert "3 edited, 0 already done, 0 failed" in result.stdout
+
+
+def test_killed_run_resumes_without_redoing_finished_samples(tmp_path):
+    run_dir = tmp_path / "direct"
+    cmd = [sys.executable, "-m", "piebench", "run", *BASE, f"output_dir={tmp_path}", "data.limit=5", "batch_size=1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if (run_dir / "records.jsonl").is_file() and len(records(run_dir)) >= 2:
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {r["id"] for r in records(run_dir) if r["status"] == "ok"}
+    assert 2 <= len(done_before) < 5, "the run should have been killed part-way"
+    assert not list(run_dir.rglob("*.tmp"))
+    result = piebench_run(f"output_dir={tmp_path}", "data.limit=5", "batch_size=1")
+    assert result.returncode == 0, result.stderr
+    rows = records(run_dir)
+    for sample_id in done_before:
+        assert sum(r["id"] == sample_id for r in rows) == 1, "finished sample was redone"
+    assert {r["id"] for r in rows if r["status"] == "ok"} == {r["id"] for r in rows}
+    assert len({r["id"] for r in rows}) == 5
+    assert f"{len(done_before)} already done" in result.stdout
+
+
+def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
+    data = tmp_path / "bench"
+    shutil.copytree(SAMPLE_ROOT, data)
+    mapping = json.loads((data / "mapping_file.json").read_text())
+    first, second, third = sorted(mapping)[:3]
+    (data / "annotation_images" / mapping[first]["image_path"]).unlink()
+    mapping[second]["mask"] = [0, 5, 7]  # malformed RLE: the mask is not needed to edit, so it still runs
+    del mapping[third]["editing_prompt"]
+    (data / "mapping_file.json").write_text(json.dumps(mapping))
+    result = piebench_run(f"output_dir={tmp_path / 'out'}", f"data.root={data}", "data.limit=3")
+    assert result.returncode == 1
+    by_id = {r["id"]: r for r in records(tmp_path / "out" / "direct")}
+    assert by_id[first]["status"] == "failed" and "image file not found" in by_id[first]["error"]
+    assert by_id[third]["status"] == "failed" and "editing_prompt: missing field" in by_id[third]["error"]
+    assert by_id[second]["status"] == "ok"  # the mask is not needed to edit
+    assert sum(r["status"] == "ok" for r in by_id.values()) == 2  # limit=3 counts valid entries
+    assert "2 failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["output_dir=/dev/null/piebench"], "not writable"),
+        (["data.types=[12]"], "valid types: 0 (random)"),
+        (["data.root=/nonexistent/PIE-Bench"], "no mapping_file.json"),
+    ],
+)
+def test_clear_errors_without_traceback(overrides, message):
+    result = piebench_run(*overrides)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_method_lists_valid_names():
+    result = subprocess.run(
+        [sys.executable, "-m", "piebench", "run", "method=dirct", "model=tiny"], capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "Available options in 'method'" in result.stderr and "direct" in result.stderr
+
+
+def test_run_scores_its_outputs_and_prints_the_row(tmp_path):
+    metrics = tiny_metrics_cfg(tmp_path / "nets")
+    overrides = [
+        f"metrics.clip.path={metrics['clip']['path']}",
+        f"metrics.dino.weights={metrics['dino']['weights']}",
+        f"metrics.lpips.backbone_weights={metrics['lpips']['backbone_weights']}",
+        "metrics.dino.resize=64",
+        "metrics.device=cpu",
+        *(f"metrics.dino.arch.{k}={v}" for k, v in metrics["dino"]["arch"].items()),
+    ]
+    result = piebench_run(f"output_dir={tmp_path}", "data.limit=2", "evaluate=true", *overrides)
+    assert result.returncode == 0, result.stderr
+    scores = pd.read_csv(tmp_path / "direct" / "scores_parity.csv")
+    assert len(scores) == 2 and scores["psnr_unedit_part"].notna().all()
+    assert scores["clip_similarity_target_image"].ge(0).all() and scores["total_s"].gt(0).all()
+    assert "| direct | 2 |" in result.stdout and "psnr_unedit_part" in result.stdout
+
+
+def test_missing_metric_weights_skip_scoring_with_a_clear_message(tmp_path):
+    result = piebench_run(f"output_dir={tmp_path}", "data.limit=1", "evaluate=true", "metrics.dino.weights=/nope.pth")
+    assert result.returncode == 0
+    assert "scoring skipped" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,49 @@
+"""Configs compose for every option, and registry keys equal config option names."""
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from piebench.methods import METHODS
+from tests.conftest import CONF_DIR, compose_config
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+def test_method_registry_keys_equal_config_names():
+    assert options("method") == METHODS.names()
+    for name in options("method"):
+        assert compose_config(f"method={name}").method.name == name
+
+
+@pytest.mark.parametrize("method", options("method"))
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("data", options("data"))
+def test_every_option_composes(method, model, data):
+    cfg = compose_config(f"method={method}", f"model={model}", f"data={data}", "data.root=/x")
+    OmegaConf.to_container(cfg, resolve=True)
+    assert cfg.run_name == method
+
+
+def test_defaults_are_the_reference_protocol():
+    cfg = compose_config()
+    assert cfg.method.name == "direct" and cfg.model.path == "CompVis/stable-diffusion-v1-4"
+    assert (cfg.method.steps, cfg.method.guidance, cfg.seed, cfg.data.resolution) == (50, 7.5, 1234, 512)
+    editor = cfg.method.editor
+    assert (editor.cross_replace_steps, editor.self_replace_steps, editor.self_max_res) == (0.4, 0.6, 32)
+    assert (editor.blend_threshold, editor.blend_start, editor.reweight, editor.controller) == (0.3, 0.2, 2.0, "refine")
+    assert cfg.jpeg_quality == 75 and cfg.image_format == "jpg" and cfg.data.mask_border
+
+
+def test_tiny_model_shrinks_resolution_and_steps():
+    cfg = compose_config("model=tiny")
+    assert cfg.data.resolution == 64 and cfg.method.steps == 10
+    assert compose_config("model=tiny", "method.steps=3").method.steps == 3
+
+
+def test_typo_fails_at_compose_time():
+    with pytest.raises(Exception, match="stpes"):
+        compose_config("method.stpes=3")
