@@ -51,7 +51,9 @@ class EditMethod(ABC):
     def __init__(self, model: SDModel, cfg: Any) -> None:
         self.model = model
         self.cfg = cfg
-        self.schedule = DDIMSchedule(int(cfg.steps), SchedulerConfig(prediction_type=model.prediction_type))
+        self.schedule = DDIMSchedule(
+            int(cfg.steps), SchedulerConfig(prediction_type=model.prediction_type)
+        )
 
     @abstractmethod
     def invert(self, batch: Batch) -> Inversion:
@@ -60,3 +62,8 @@ class EditMethod(ABC):
     @abstractmethod
     def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         """Return the edited (target) x_0 latents, (B,4,h,w) float32."""
+
+    def reconstruct(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
+        """``task=reconstruct``: the source x_0 latents rebuilt from the inversion without any
+        editing control (the paper's reconstruction comparison), (B,4,h,w) float32."""
+        raise NotImplementedError(f"method {type(self).__name__} has no reconstruction task")

@@ -3,7 +3,11 @@
 The edit pass runs 2B rows ``[s0_src, s0_tgt, ...]`` from x_T = z*_T through the one denoising
 loop with the P2P controller installed. A method customises it only through
 ``edit_hooks`` (e.g. Direct Inversion's source correction, which runs before the local blend as in
-the reference) and ``edit_uncond`` (the null embeddings: "" by default, per-step for NTI/NPI).
+the reference) and ``edit_uncond`` (the null embeddings: "" by default, the inversion's per-step
+embeddings in both rows when it has them: NTI/NPI).
+
+``task=reconstruct`` runs only the B source rows, without P2P control, with the method's own null
+embeddings (the source rows of ``edit_uncond``) and ``source_hooks`` (hooks for one row per sample).
 """
 
 from __future__ import annotations
@@ -45,10 +49,25 @@ class P2PEditMethod(EditMethod):
         """Hooks that run before the P2P controller at each step (none by default)."""
         return []
 
+    def source_hooks(self, batch: Batch, inversion: Inversion) -> list[StepHook]:
+        """Hooks of the reconstruction pass (rows: one source row per sample; none by default)."""
+        return []
+
     def edit_uncond(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         """Null embeddings for the 2B edit rows: (2B,77,D) or per step (S,2B,77,D)."""
+        if inversion.uncond is not None:
+            return inversion.uncond.repeat_interleave(2, dim=1)
         null = self.model.encode_prompts([""])
         return null.expand(2 * len(batch), -1, -1)
+
+    def reconstruct(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
+        """The source branch alone, no attention control: x_T = z*_T back to x_0."""
+        cond = self.model.encode_prompts(batch.source_prompts, batch.ids)
+        uncond = self.edit_uncond(batch, inversion)[..., ::2, :, :]
+        hooks = self.source_hooks(batch, inversion)
+        x_t = inversion.trajectory[-1]
+        guidance = float(self.cfg.guidance)
+        return denoise(self.model, self.schedule, x_t, cond, uncond, guidance, hooks)
 
     def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         return self.edit_pairs(batch, inversion)[1::2]
@@ -56,10 +75,14 @@ class P2PEditMethod(EditMethod):
     def edit_pairs(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         """Run the edit pass; returns all 2B x_0 rows [s0_src, s0_tgt, ...] (source rows included)."""
         labels = interleave(batch.ids, batch.ids)
-        cond = self.model.encode_prompts(interleave(batch.source_prompts, batch.target_prompts), labels)
+        cond = self.model.encode_prompts(
+            interleave(batch.source_prompts, batch.target_prompts), labels
+        )
         pairs = [
             EditPair(src, tgt, words)
-            for src, tgt, words in zip(batch.source_prompts, batch.target_prompts, batch.blended_words)
+            for src, tgt, words in zip(
+                batch.source_prompts, batch.target_prompts, batch.blended_words
+            )
         ]
         x_t = inversion.trajectory[-1].repeat_interleave(2, dim=0)
         controller = P2PController(

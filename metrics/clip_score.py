@@ -14,8 +14,9 @@ import logging
 from pathlib import Path
 
 import torch
-from piebench.metrics.weights import MissingWeightsError
 from transformers import CLIPModel, CLIPProcessor
+
+from piebench.metrics.weights import MissingWeightsError
 
 logger = logging.getLogger(__name__)
 

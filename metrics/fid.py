@@ -19,13 +19,14 @@ import warnings
 from pathlib import Path
 
 import torch
-from piebench.metrics.structure import IMAGENET_MEAN, IMAGENET_STD
-from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from torchvision.models import inception_v3
 from torchvision.transforms import functional as TF
+
+from piebench.metrics.structure import IMAGENET_MEAN, IMAGENET_STD
+from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
 
 logger = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import lpips
 import torch
+
 from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
 from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lpips
+
 from piebench.metrics.clip_score import DEFAULT_CLIP, ClipScorer
 from piebench.metrics.fid import InceptionFeatures, build_inception
 from piebench.metrics.lpips_metric import build_lpips

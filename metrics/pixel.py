@@ -18,8 +18,9 @@ size as the input), so the parity value is exactly ``torchmetrics.StructuralSimi
 from __future__ import annotations
 
 import torch
-from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
 from torchmetrics.functional.image import structural_similarity_index_measure
+
+from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
 
 
 def mse(

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
 from piebench.metrics.clip_score import masked_uint8
 from piebench.metrics.lpips_metric import lpips_distance
 from piebench.metrics.masked import PARTS, Mode, Part, nan_where_empty, region
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.pixel import mse, psnr, ssim
 from piebench.metrics.structure import structure_distance
-
 from piebench.registry import Registry
 
 

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
-from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
 from timm.models.vision_transformer import VisionTransformer
 from torchvision.transforms import functional as TF
+
+from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
+from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,11 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("piebench.cli_run", "main", "edit PIE-Bench images with a method (Hydra overrides)"),
-    "evaluate": ("piebench.scoring.cli", "evaluate_main", "score run folders with the PIE-Bench metrics"),
+    "evaluate": (
+        "piebench.scoring.cli",
+        "evaluate_main",
+        "score run folders with the PIE-Bench metrics",
+    ),
     "table": ("piebench.scoring.cli", "table_main", "print per-method / per-edit-type tables"),
     "leaderboard": ("piebench.scoring.cli", "leaderboard_main", "export the leaderboard CSV"),
 }

@@ -50,8 +50,15 @@ def extra_reference_passes(method, batch: Batch, inversion: Inversion) -> None:
     uncond = model.encode_prompts([""]).expand(2 * len(batch), -1, -1)
     x_t = inversion.trajectory[-1].repeat_interleave(2, dim=0)
     for _ in range(2):
-        denoise(model, method.schedule, x_t, cond, uncond, float(method.cfg.guidance),
-                [AllRowsOnTrajectory(inversion.trajectory)])
+        denoise(
+            model,
+            method.schedule,
+            x_t,
+            cond,
+            uncond,
+            float(method.cfg.guidance),
+            [AllRowsOnTrajectory(inversion.trajectory)],
+        )
 
 
 def _sync(device: torch.device) -> None:

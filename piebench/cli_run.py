@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from piebench.data.errors import BenchmarkError
 from piebench.models.loading import ModelLoadError
 from piebench.registry import UnknownNameError
-from piebench.runner import Runner, RunError, RunSummary
+from piebench.runner import RunError, Runner, RunSummary
 
 log = logging.getLogger("piebench")
 CLEAN_ERRORS = (BenchmarkError, ModelLoadError, UnknownNameError, RunError)

@@ -34,6 +34,7 @@ def git_hash() -> str | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
+            check=False,
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
@@ -48,7 +49,9 @@ def config_hash(config: dict[str, Any]) -> str:
     """Hash of the config parts that determine the images (method, model, seed, resolution)."""
     identity = {k: config.get(k) for k in IDENTITY_KEYS}
     identity["data"] = {k: config.get("data", {}).get(k) for k in IDENTITY_DATA_KEYS}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
 
 
 def device_name(device: torch.device) -> str:
@@ -57,7 +60,9 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
-def build_manifest(config: dict[str, Any], device: torch.device, dtype: torch.dtype, data_root: Path) -> dict[str, Any]:
+def build_manifest(
+    config: dict[str, Any], device: torch.device, dtype: torch.dtype, data_root: Path
+) -> dict[str, Any]:
     return {
         "method": config["method"]["name"],
         "run_name": config["run_name"],

@@ -54,7 +54,12 @@ class RunRecords:
     def finished(self, sample_id: str, run_dir: Path) -> bool:
         """True when the sample's last record is ok and its image is on disk."""
         row = self.latest.get(sample_id)
-        return bool(row and row["status"] == "ok" and row.get("output") and (run_dir / row["output"]).is_file())
+        return bool(
+            row
+            and row["status"] == "ok"
+            and row.get("output")
+            and (run_dir / row["output"]).is_file()
+        )
 
     def add(self, record: SampleRecord) -> None:
         row = asdict(record)

@@ -50,7 +50,9 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        return f"{self.run_dir}: {self.ok} edited, {self.skipped} already done, {self.failed} failed"
+        return (
+            f"{self.run_dir}: {self.ok} edited, {self.skipped} already done, {self.failed} failed"
+        )
 
 
 @dataclass
@@ -99,7 +101,9 @@ class Runner:
             probe.write_text("ok")
             probe.unlink()
         except OSError as err:
-            raise RunError(f"output_dir {self.run_dir} is not writable: {err.strerror or err}") from None
+            raise RunError(
+                f"output_dir {self.run_dir} is not writable: {err.strerror or err}"
+            ) from None
         manifest = self.run_dir / "manifest.json"
         if manifest.is_file() and not self.cfg.rerun:
             old = json.loads(manifest.read_text()).get("config_hash")
@@ -115,9 +119,20 @@ class Runner:
         return load_benchmark(root, data.types, data.ids, data.limit)
 
     # -- per-sample work --------------------------------------------------------------------------
-    def _fail(self, records: RunRecords, sample_id: str, image_path: str, edit_type: int | None, error: str) -> None:
+    def _fail(
+        self,
+        records: RunRecords,
+        sample_id: str,
+        image_path: str,
+        edit_type: int | None,
+        error: str,
+    ) -> None:
         log.warning("sample %s failed: %s", sample_id, error)
-        records.add(SampleRecord(sample_id, image_path, edit_type, self.cfg.method.name, "failed", error=error))
+        records.add(
+            SampleRecord(
+                sample_id, image_path, edit_type, self.cfg.method.name, "failed", error=error
+            )
+        )
         self.summary.failed += 1
         self.summary.failures.append(f"{sample_id}: {error}")
 
@@ -133,12 +148,13 @@ class Runner:
     def _batch(self, items: Sequence[Prepared]) -> Batch:
         samples = [p.sample for p in items]
         seed = int(self.cfg.seed)
+        reconstruct = self.cfg.task == "reconstruct"  # target = source, no blended words
         return Batch(
             ids=[s.id for s in samples],
             images=images_to_tensor([p.image for p in items]),
             source_prompts=[s.source_prompt for s in samples],
-            target_prompts=[s.target_prompt for s in samples],
-            blended_words=[s.blended_words for s in samples],
+            target_prompts=[s.source_prompt if reconstruct else s.target_prompt for s in samples],
+            blended_words=[None if reconstruct else s.blended_words for s in samples],
             generators=[torch.Generator().manual_seed(seed) for _ in samples],
         )
 
@@ -155,26 +171,43 @@ class Runner:
             inversion = method.invert(batch)
             _sync(device)
             inverted = time.perf_counter()
-            latents = method.edit(batch, inversion)
+            if self.cfg.task == "reconstruct":
+                latents = method.reconstruct(batch, inversion)
+            else:
+                latents = method.edit(batch, inversion)
             images = method.model.decode(latents)
             _sync(device)
             done = time.perf_counter()
-        except Exception as err:  # noqa: BLE001 - recorded per sample, the run goes on
+        except Exception as err:
             if len(items) > 1:
-                log.warning("batch failed (%s); retrying its %d samples one by one", err, len(items))
+                log.warning(
+                    "batch failed (%s); retrying its %d samples one by one", err, len(items)
+                )
                 for item in items:
                     self._edit(method, records, [item])
                 return
             log.debug("sample %s failed", items[0].sample.id, exc_info=True)
             sample = items[0].sample
-            self._fail(records, sample.id, sample.image_path, sample.edit_type, f"{type(err).__name__}: {err}")
+            self._fail(
+                records,
+                sample.id,
+                sample.image_path,
+                sample.edit_type,
+                f"{type(err).__name__}: {err}",
+            )
             return
         finite = torch.isfinite(latents).flatten(1).all(dim=1).tolist()
         size, peak = len(items), _peak_mem_mb(device)
         for item, image, ok in zip(items, images, finite):
             sample = item.sample
             if not ok:
-                self._fail(records, sample.id, sample.image_path, sample.edit_type, "edited latents hold NaN or inf")
+                self._fail(
+                    records,
+                    sample.id,
+                    sample.image_path,
+                    sample.edit_type,
+                    "edited latents hold NaN or inf",
+                )
                 continue
             rel = output_path(sample, str(self.cfg.image_format))
             write_image_atomic(image, self.run_dir / rel, int(self.cfg.jpeg_quality))
@@ -202,14 +235,23 @@ class Runner:
         records = RunRecords(self.run_dir)
         for err in benchmark.invalid:
             self._fail(records, err.sample_id, "", None, str(err))
-        todo = [s for s in benchmark.samples if self.cfg.rerun or not records.finished(s.id, self.run_dir)]
+        todo = [
+            s
+            for s in benchmark.samples
+            if self.cfg.rerun or not records.finished(s.id, self.run_dir)
+        ]
         self.summary.skipped = len(benchmark.samples) - len(todo)
         model = load_model(self.cfg.model)
         method = METHODS.get(str(self.cfg.method.name))(model, self.cfg.method)
         manifest = build_manifest(self.config, model.device, model.dtype, benchmark.root)
         write_json_atomic(manifest, self.run_dir / "manifest.json")
         (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
-        log.info("run %s: %d samples to edit, %d already done", self.run_dir, len(todo), self.summary.skipped)
+        log.info(
+            "run %s: %d samples to edit, %d already done",
+            self.run_dir,
+            len(todo),
+            self.summary.skipped,
+        )
         with tqdm(total=len(todo), unit="sample", disable=not self.cfg.progress) as bar:
             for chunk in _chunks(todo, max(1, int(self.cfg.batch_size))):
                 items = self._load(records, chunk)
@@ -217,6 +259,10 @@ class Runner:
                     self._edit(method, records, items)
                 bar.update(len(chunk))
         manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        manifest["summary"] = {"ok": self.summary.ok, "failed": self.summary.failed, "skipped": self.summary.skipped}
+        manifest["summary"] = {
+            "ok": self.summary.ok,
+            "failed": self.summary.failed,
+            "skipped": self.summary.skipped,
+        }
         write_json_atomic(manifest, self.run_dir / "manifest.json")
         return self.summary

@@ -43,12 +43,18 @@ def make_batch(n: int, size: int = 64, same_prompts: bool = False, seed: int = 0
     """n random images with prompt pairs that exercise refine alignment and local blend."""
     rng = np.random.default_rng(seed)
     sources = ["a photo of a cat on a sofa", "a dog running in the park", "a red car on the road"]
-    targets = ["a photo of a black cat on a sofa", "a cat running in the park", "a blue car on the road"]
+    targets = [
+        "a photo of a black cat on a sofa",
+        "a cat running in the park",
+        "a blue car on the road",
+    ]
     words = [("cat", "cat"), ("dog", "cat"), ("red", "blue")]
     sources, targets, words = (x * (n // 3 + 1) for x in (sources, targets, words))
     return Batch(
         ids=[f"{i:012d}" for i in range(n)],
-        images=images_to_tensor([rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]),
+        images=images_to_tensor(
+            [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]
+        ),
         source_prompts=sources[:n],
         target_prompts=(sources if same_prompts else targets)[:n],
         blended_words=[None] * n if same_prompts else words[:n],

@@ -31,10 +31,24 @@ def test_every_option_composes(method, model, data):
 def test_defaults_are_the_reference_protocol():
     cfg = compose_config()
     assert cfg.method.name == "direct" and cfg.model.path == "CompVis/stable-diffusion-v1-4"
-    assert (cfg.method.steps, cfg.method.guidance, cfg.seed, cfg.data.resolution) == (50, 7.5, 1234, 512)
+    assert (cfg.method.steps, cfg.method.guidance, cfg.seed, cfg.data.resolution) == (
+        50,
+        7.5,
+        1234,
+        512,
+    )
     editor = cfg.method.editor
-    assert (editor.cross_replace_steps, editor.self_replace_steps, editor.self_max_res) == (0.4, 0.6, 32)
-    assert (editor.blend_threshold, editor.blend_start, editor.reweight, editor.controller) == (0.3, 0.2, 2.0, "refine")
+    assert (editor.cross_replace_steps, editor.self_replace_steps, editor.self_max_res) == (
+        0.4,
+        0.6,
+        32,
+    )
+    assert (editor.blend_threshold, editor.blend_start, editor.reweight, editor.controller) == (
+        0.3,
+        0.2,
+        2.0,
+        "refine",
+    )
     assert cfg.jpeg_quality == 75 and cfg.image_format == "jpg" and cfg.data.mask_border
 
 

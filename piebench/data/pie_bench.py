@@ -134,13 +134,23 @@ def parse_edit_types(types: Iterable[object] | None) -> set[int] | None:
     return chosen
 
 
+def _edit_type_of(item: Sample | SampleError, entry: object) -> int | None:
+    """Edit type of a sample, or of an invalid entry when its type field is readable."""
+    if isinstance(item, Sample):
+        return item.edit_type
+    raw = str(entry.get("editing_type_id", "")) if isinstance(entry, dict) else ""
+    return int(raw) if raw.isdigit() else None
+
+
 def load_benchmark(
     root: str | Path,
     types: Iterable[object] | None = None,
     ids: Sequence[str] | None = None,
     limit: int | None = None,
 ) -> Benchmark:
-    """Read ``root/mapping_file.json`` and select samples by edit type, by id, then by limit."""
+    """Read ``root/mapping_file.json`` and select entries by id, by edit type, then the first
+    ``limit`` (sorted by id). Entries that fail validation are returned in ``invalid`` so the run
+    records them; they count toward ``limit`` like any other selected entry."""
     root = Path(root).expanduser()
     mapping_path = root / MAPPING_FILE
     if not mapping_path.is_file():
@@ -160,19 +170,20 @@ def load_benchmark(
         unknown = sorted(wanted_ids - mapping.keys())
         if unknown:
             raise BenchmarkError(f"ids not in {mapping_path}: {', '.join(unknown[:10])}")
-    samples: list[Sample] = []
-    invalid: list[SampleError] = []
+    selected: list[Sample | SampleError] = []
     for sample_id in sorted(mapping):
         if wanted_ids is not None and sample_id not in wanted_ids:
             continue
+        entry = mapping[sample_id]
         try:
-            sample = Sample.from_entry(sample_id, mapping[sample_id], root)
+            item: Sample | SampleError = Sample.from_entry(sample_id, entry, root)
         except SampleError as err:
-            invalid.append(err)
+            item = err
+        if wanted_types is not None and _edit_type_of(item, entry) not in wanted_types:
             continue
-        if wanted_types is not None and sample.edit_type not in wanted_types:
-            continue
-        samples.append(sample)
+        selected.append(item)
     if limit is not None and limit >= 0:
-        samples = samples[:limit]
+        selected = selected[:limit]
+    samples = [s for s in selected if isinstance(s, Sample)]
+    invalid = [s for s in selected if isinstance(s, SampleError)]
     return Benchmark(root=root, samples=samples, invalid=invalid)

@@ -44,7 +44,9 @@ def decode_rle(
     starts, lengths = runs[0::2], runs[1::2]
     if np.any(starts >= length):
         bad = int(starts[starts >= length][0])
-        raise MaskDecodeError(f"mask RLE run starts at {bad}, outside the {shape[0]}x{shape[1]} grid")
+        raise MaskDecodeError(
+            f"mask RLE run starts at {bad}, outside the {shape[0]}x{shape[1]} grid"
+        )
     ends = np.minimum(starts + lengths, length)
     delta = np.zeros(length + 1, dtype=np.int64)
     np.add.at(delta, starts, 1)

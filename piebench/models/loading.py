@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import socket
 from pathlib import Path
-from urllib.parse import urlparse
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -22,8 +22,14 @@ from piebench.models.tiny import build_tiny_parts
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16,
-          "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
 
 
 class ModelLoadError(RuntimeError):
@@ -36,7 +42,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError(f"model.device={name} but no CUDA device is available (use auto or cpu)")
+        raise ModelLoadError(
+            f"model.device={name} but no CUDA device is available (use auto or cpu)"
+        )
     return device
 
 
@@ -64,7 +72,9 @@ def _from_pretrained(source: str, dtype: torch.dtype, local_only: bool) -> dict[
     kwargs = {"local_files_only": local_only}
     return {
         "vae": AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype, **kwargs),
-        "unet": UNet2DConditionModel.from_pretrained(source, subfolder="unet", torch_dtype=dtype, **kwargs),
+        "unet": UNet2DConditionModel.from_pretrained(
+            source, subfolder="unet", torch_dtype=dtype, **kwargs
+        ),
         "text_encoder": CLIPTextModel.from_pretrained(
             source, subfolder="text_encoder", torch_dtype=dtype, **kwargs
         ),
@@ -76,7 +86,9 @@ def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
     local = Path(path).expanduser()
     source = str(local) if local.is_dir() else path
     if local.is_dir():
-        missing = [p for p in ("vae", "unet", "text_encoder", "tokenizer") if not (local / p).is_dir()]
+        missing = [
+            p for p in ("vae", "unet", "text_encoder", "tokenizer") if not (local / p).is_dir()
+        ]
         if missing:
             raise ModelLoadError(
                 f"{local} is not a diffusers Stable Diffusion folder: missing {', '.join(m + '/' for m in missing)} "
@@ -107,7 +119,9 @@ def load_model(cfg: Any) -> SDModel:
     if cfg.kind == "tiny":
         parts = build_tiny_parts(cfg.tiny, seed=int(cfg.seed))
         if dtype != torch.float32:
-            parts = {k: (v.to(dtype) if isinstance(v, torch.nn.Module) else v) for k, v in parts.items()}
+            parts = {
+                k: (v.to(dtype) if isinstance(v, torch.nn.Module) else v) for k, v in parts.items()
+            }
         name = "tiny"
     elif cfg.kind == "diffusers":
         parts = _load_sd_parts(str(cfg.path), dtype)

@@ -46,13 +46,21 @@ class SDModel:
         return len(self.tokenizer(prompt, truncation=False).input_ids)
 
     @torch.no_grad()
-    def encode_prompts(self, prompts: Sequence[str], labels: Sequence[str] | None = None) -> torch.Tensor:
+    def encode_prompts(
+        self, prompts: Sequence[str], labels: Sequence[str] | None = None
+    ) -> torch.Tensor:
         """(N,77,D) last hidden states; prompts over 77 tokens are truncated with a warning."""
         for i, prompt in enumerate(prompts):
             count = self.token_count(prompt)
             if count > self.max_tokens:
                 who = f"sample {labels[i]}: " if labels else ""
-                log.warning("%sprompt has %d tokens, truncated to %d: %r", who, count, self.max_tokens, prompt)
+                log.warning(
+                    "%sprompt has %d tokens, truncated to %d: %r",
+                    who,
+                    count,
+                    self.max_tokens,
+                    prompt,
+                )
         ids = self.tokenizer(
             list(prompts),
             padding="max_length",
@@ -82,9 +90,9 @@ class SDModel:
         return (pixels.permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)
 
     def predict(self, latents: torch.Tensor, t: int, context: torch.Tensor) -> torch.Tensor:
-        """UNet output for float32 latents, returned as float32."""
+        """UNet output in the latents' dtype (float32, or float64 for EDICT's float64 view)."""
         out = self.unet(latents.to(self.dtype), t, encoder_hidden_states=context).sample
-        return out.float()
+        return out.to(latents.dtype)
 
 
 def images_to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:

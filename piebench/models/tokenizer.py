@@ -49,7 +49,8 @@ def _bpe_file() -> Path:
 @functools.lru_cache(maxsize=1)
 def clip_tokenizer_files() -> Path:
     """Write ``vocab.json`` and ``merges.txt`` once per process; returns their folder."""
-    lines = gzip.open(_bpe_file(), "rt", encoding="utf-8").read().split("\n")
+    with gzip.open(_bpe_file(), "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
     merges = [tuple(line.split()) for line in lines[1 : NUM_MERGES + 1]]
     alphabet = _byte_alphabet()
     vocab = alphabet + [c + "</w>" for c in alphabet] + ["".join(m) for m in merges] + [START, END]

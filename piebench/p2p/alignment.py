@@ -30,7 +30,9 @@ def token_ids(prompt: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return tokenizer(prompt, truncation=True, max_length=MAX_TOKENS).input_ids
 
 
-def word_token_positions(prompt: str, word: str | int, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+def word_token_positions(
+    prompt: str, word: str | int, tokenizer: PreTrainedTokenizerBase
+) -> list[int]:
     """Token positions (start token = 0) of a word given as text or as a word index."""
     words = prompt.split(" ")
     wanted = {i for i, w in enumerate(words) if w == word} if isinstance(word, str) else {word}
@@ -87,7 +89,9 @@ def refinement_mapper(
     return torch.where(mapper < 0, mapper + MAX_TOKENS, mapper), alphas
 
 
-def replacement_mapper(source: str, target: str, tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+def replacement_mapper(
+    source: str, target: str, tokenizer: PreTrainedTokenizerBase
+) -> torch.Tensor:
     """(77, 77) matrix M with target attention = source attention @ M (word-swap edits only)."""
     words_src, words_tgt = source.split(" "), target.split(" ")
     if len(words_src) != len(words_tgt):
@@ -120,7 +124,9 @@ def replacement_mapper(source: str, target: str, tokenizer: PreTrainedTokenizerB
     return torch.from_numpy(mapper).float()
 
 
-def equalizer(prompt: str, word: str, value: float, tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+def equalizer(
+    prompt: str, word: str, value: float, tokenizer: PreTrainedTokenizerBase
+) -> torch.Tensor:
     """(77,) attention re-weighting: ``value`` on the word's tokens, 1 elsewhere."""
     weights = torch.ones(MAX_TOKENS)
     positions = word_token_positions(prompt, word, tokenizer)

@@ -63,7 +63,9 @@ class P2PController(StepHook):
         device: torch.device,
     ) -> None:
         if settings.controller not in ("refine", "replace"):
-            raise ValueError(f"unknown p2p controller {settings.controller!r}; valid: refine, replace")
+            raise ValueError(
+                f"unknown p2p controller {settings.controller!r}; valid: refine, replace"
+            )
         self.settings = settings
         self.batch = len(pairs)
         self.step = 0
@@ -93,7 +95,9 @@ class P2PController(StepHook):
         words = torch.zeros(self.batch, 2, alignment.MAX_TOKENS)
         for b, pair in enumerate(pairs):
             if pair.blended_words:
-                for r, (prompt, word) in enumerate(zip((pair.source, pair.target), pair.blended_words)):
+                for r, (prompt, word) in enumerate(
+                    zip((pair.source, pair.target), pair.blended_words)
+                ):
                     words[b, r, alignment.word_token_positions(prompt, word, tokenizer)] = 1
         self.blend_words = words.to(device)
         self.blends = torch.tensor([p.blended_words is not None for p in pairs], device=device)

@@ -62,11 +62,16 @@ class P2PAttnProcessor:
             probs = probs.view(rows, attn.heads, tokens, -1)
             half = rows // 2
             cond = probs[half:].reshape(half // 2, 2, attn.heads, tokens, -1)
-            probs = torch.cat([probs[:half], self.controller.edit(cond, is_cross, self.place).flatten(0, 1)])
+            probs = torch.cat(
+                [probs[:half], self.controller.edit(cond, is_cross, self.place).flatten(0, 1)]
+            )
             out = attn.batch_to_head_dim(torch.bmm(probs.flatten(0, 1), value))
         else:
             heads = attn.heads
-            query, key, value = (x.view(rows, -1, heads, x.shape[-1] // heads).transpose(1, 2) for x in (query, key, value))
+            query, key, value = (
+                x.view(rows, -1, heads, x.shape[-1] // heads).transpose(1, 2)
+                for x in (query, key, value)
+            )
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
             out = out.transpose(1, 2).reshape(rows, tokens, -1).to(query.dtype)
 

@@ -16,7 +16,9 @@ class StepHook:
     def step_start(self, i: int, t: int, latents: torch.Tensor) -> torch.Tensor:
         return latents
 
-    def after_guidance(self, i: int, t: int, latents: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    def after_guidance(
+        self, i: int, t: int, latents: torch.Tensor, eps: torch.Tensor
+    ) -> torch.Tensor:
         return eps
 
     def step_end(self, i: int, t: int, latents: torch.Tensor) -> torch.Tensor:

@@ -47,7 +47,9 @@ def denoise(
     for i, t in enumerate(schedule.timesteps):
         for hook in hooks:
             latents = hook.step_start(i, t, latents)
-        eps = guided_eps(model, schedule, latents, t, cond, uncond[i] if per_step else uncond, guidance)
+        eps = guided_eps(
+            model, schedule, latents, t, cond, uncond[i] if per_step else uncond, guidance
+        )
         for hook in hooks:
             eps = hook.after_guidance(i, t, latents, eps)
         latents = schedule.prev_step(eps, t, latents)

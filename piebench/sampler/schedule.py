@@ -39,7 +39,9 @@ class DDIMSchedule:
 
     def __init__(self, num_steps: int, config: SchedulerConfig = SchedulerConfig()) -> None:
         if num_steps < 1 or num_steps > config.num_train_timesteps:
-            raise ValueError(f"num_steps must be in 1..{config.num_train_timesteps}, got {num_steps}")
+            raise ValueError(
+                f"num_steps must be in 1..{config.num_train_timesteps}, got {num_steps}"
+            )
         scheduler = DDIMScheduler(
             beta_start=config.beta_start,
             beta_end=config.beta_end,

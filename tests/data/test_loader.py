@@ -11,7 +11,11 @@ from piebench.data.rle import encode_rle
 
 
 def entry(image_path, type_id="1", mask=None, **extra):
-    mask = mask if mask is not None else encode_rle(np.pad(np.ones((100, 100)), ((10, 402), (10, 402))))
+    mask = (
+        mask
+        if mask is not None
+        else encode_rle(np.pad(np.ones((100, 100)), ((10, 402), (10, 402))))
+    )
     return {
         "image_path": image_path,
         "original_prompt": "a [cat] on a sofa",
@@ -31,7 +35,9 @@ def bench(tmp_path):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (300, 451, 3), dtype=np.uint8)).save(images / "a.jpg")
     Image.fromarray(rng.integers(0, 256, (200, 120), dtype=np.uint8)).save(images / "gray.png")
-    Image.fromarray(rng.integers(0, 256, (64, 64, 4), dtype=np.uint8), "RGBA").save(images / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64, 4), dtype=np.uint8), "RGBA").save(
+        images / "rgba.png"
+    )
     mapping = {
         "000000000003": entry("1_change_object/a.jpg", "1"),
         "000000000001": entry("1_change_object/gray.png", "2"),
@@ -60,6 +66,9 @@ def test_selection_by_type_ids_and_limit(bench):
     assert {s.edit_type for s in load_benchmark(bench, types=[1, "2"]).samples} == {1, 2}
     assert [s.id for s in load_benchmark(bench, ids=["000000000002"]).samples] == ["000000000002"]
     assert len(load_benchmark(bench, limit=2).samples) == 2
+    assert load_benchmark(bench, types=[3]).invalid == []  # the invalid entry has no type 3
+    last = load_benchmark(bench, limit=7)
+    assert len(last.samples) == 6 and len(last.invalid) == 1  # invalid entries count toward limit
     with pytest.raises(BenchmarkError, match="valid types: 0 \\(random\\)"):
         load_benchmark(bench, types=[12])
     with pytest.raises(BenchmarkError, match="ids not in"):

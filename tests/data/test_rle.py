@@ -27,21 +27,31 @@ def test_decode_matches_loop_decode_on_random_masks(seed, border):
     encoded = encode_rle(mask)
     if encoded:  # a run that overflows the grid is clipped, as in the reference
         encoded[-1] += 1000
-    np.testing.assert_array_equal(decode_rle(encoded, shape, border), loop_decode(encoded, shape, border))
+    np.testing.assert_array_equal(
+        decode_rle(encoded, shape, border), loop_decode(encoded, shape, border)
+    )
     if not border:
         np.testing.assert_array_equal(decode_rle(encode_rle(mask), shape, border=False), mask)
 
 
 def test_overlapping_runs_and_empty_list():
     encoded = [0, 5, 3, 4, 100, 2]
-    np.testing.assert_array_equal(decode_rle(encoded, (16, 16), False), loop_decode(encoded, (16, 16), False))
+    np.testing.assert_array_equal(
+        decode_rle(encoded, (16, 16), False), loop_decode(encoded, (16, 16), False)
+    )
     assert decode_rle([], (8, 8), border=False).sum() == 0
     assert decode_rle([], (8, 8), border=True).sum() == 28
 
 
 @pytest.mark.parametrize(
     "encoded, message",
-    [([0, 5, 7], "odd length"), ([-1, 5], "negative"), ([0, -5], "negative"), ([600, 2], "outside"), ([0.5, 2], "non-integer")],
+    [
+        ([0, 5, 7], "odd length"),
+        ([-1, 5], "negative"),
+        ([0, -5], "negative"),
+        ([600, 2], "outside"),
+        ([0.5, 2], "non-integer"),
+    ],
 )
 def test_malformed_rle_is_rejected(encoded, message):
     with pytest.raises(MaskDecodeError, match=message):

@@ -3,7 +3,7 @@
 import torch
 
 from piebench.methods import METHODS, Inversion
-from tests.conftest import make_batch, method_config  # noqa: F401  (rootdir import)
+from tests.conftest import make_batch, method_config
 
 
 def run(model, name, batch, **overrides):
@@ -24,7 +24,12 @@ def test_direct_source_branch_lands_on_the_inverted_start_but_ddim_does_not(tiny
 
 def test_identical_prompts_reproduce_the_source_branch(tiny_model):
     batch = make_batch(2, same_prompts=True)
-    _, _, ddim = run(tiny_model, "ddim", batch, **{"editor.cross_replace_steps": 1.0, "editor.self_replace_steps": 1.0})
+    _, _, ddim = run(
+        tiny_model,
+        "ddim",
+        batch,
+        **{"editor.cross_replace_steps": 1.0, "editor.self_replace_steps": 1.0},
+    )
     torch.testing.assert_close(ddim[1::2], ddim[0::2], atol=1e-5, rtol=0)
     _, inversion, direct = run(tiny_model, "direct", batch)
     torch.testing.assert_close(direct[0::2], inversion.latents, atol=1e-5, rtol=1e-5)
@@ -67,7 +72,9 @@ def test_local_blend_keeps_target_outside_the_word_region_equal_to_source(tiny_m
     """From blend_start on, target latents outside the blended-word mask equal the source's."""
     # 16x16 latents: a 4x4 blend map; a random model attends almost uniformly, hence 0.99
     batch = make_batch(1, size=128)
-    method = METHODS.get("ddim")(tiny_model, method_config("ddim", **{"editor.blend_threshold": 0.99}))
+    method = METHODS.get("ddim")(
+        tiny_model, method_config("ddim", **{"editor.blend_threshold": 0.99})
+    )
     out = method.edit_pairs(batch, method.invert(batch))
     same = (out[1] - out[0]).abs().amax(dim=0) < 1e-6
     assert same.any() and not same.all()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from piebench.metrics.networks import MetricNetworks
 
+from piebench.metrics.networks import MetricNetworks
 from tests.metrics.tiny_networks import tiny_metrics_cfg
 
 

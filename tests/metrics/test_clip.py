@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+
 from piebench.metrics.clip_score import ClipScorer, masked_uint8
 from piebench.metrics.weights import MissingWeightsError
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy import linalg
+
 from piebench.metrics.fid import build_inception, fid_from_features, kid_from_features
 from piebench.metrics.weights import MissingWeightsError
-from scipy import linalg
 
 
 def features(images: torch.Tensor) -> torch.Tensor:

@@ -8,11 +8,12 @@ import io
 import lpips
 import pytest
 import torch
+from torchmetrics.functional.image.lpips import _LPIPS
+from torchvision.models import squeezenet1_1
+
 from piebench.metrics.lpips_metric import build_lpips, lpips_distance
 from piebench.metrics.masked import region
 from piebench.metrics.weights import MissingWeightsError
-from torchmetrics.functional.image.lpips import _LPIPS
-from torchvision.models import squeezenet1_1
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from piebench.metrics.masked import region
-from piebench.metrics.pixel import mse, psnr, ssim
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from piebench.metrics.masked import region
+from piebench.metrics.pixel import mse, psnr, ssim
 
 
 def hwc(image: torch.Tensor) -> np.ndarray:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from piebench.metrics.registry import DEFAULT_METRICS, METRICS
 
 import piebench
+from piebench.metrics.registry import DEFAULT_METRICS, METRICS
 
 REFERENCE_COLUMNS = {
     f"{family}{suffix}"

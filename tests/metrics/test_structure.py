@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torchvision import transforms
+
 from piebench.metrics.masked import region
 from piebench.metrics.structure import build_dino, structure_distance
 from piebench.metrics.weights import MissingWeightsError
-from torchvision import transforms
-
 from tests.metrics.tiny_networks import TINY_DINO_ARCH, tiny_dino
 
 

@@ -16,7 +16,9 @@ def test_long_prompt_is_truncated_with_a_warning_naming_the_sample(tiny_model, c
 
 
 def test_image_encoding_uses_the_reference_pixel_mapping(tiny_model):
-    images = images_to_tensor([np.full((64, 64, 3), 255, np.uint8), np.zeros((64, 64, 3), np.uint8)])
+    images = images_to_tensor(
+        [np.full((64, 64, 3), 255, np.uint8), np.zeros((64, 64, 3), np.uint8)]
+    )
     assert images.dtype == torch.uint8 and images.shape == (2, 3, 64, 64)
     latents = tiny_model.encode_images(images)
     assert latents.shape == (2, 4, 8, 8) and latents.dtype == torch.float32

@@ -2,7 +2,12 @@ import pytest
 import torch
 
 from piebench.models.tokenizer import build_clip_tokenizer
-from piebench.p2p.alignment import equalizer, refinement_mapper, replacement_mapper, word_token_positions
+from piebench.p2p.alignment import (
+    equalizer,
+    refinement_mapper,
+    replacement_mapper,
+    word_token_positions,
+)
 
 TOK = build_clip_tokenizer()
 
@@ -16,7 +21,9 @@ def test_word_positions_count_the_start_token_and_match_whole_words():
 
 
 def test_refinement_mapper_aligns_an_inserted_word():
-    mapper, alphas = refinement_mapper("a cat sitting on a sofa", "a black cat sitting on a sofa", TOK)
+    mapper, alphas = refinement_mapper(
+        "a cat sitting on a sofa", "a black cat sitting on a sofa", TOK
+    )
     assert mapper[:9].tolist() == [0, 1, 76, 2, 3, 4, 5, 6, 7]  # "black" has no source token
     assert alphas[:9].tolist() == [1, 1, 0, 1, 1, 1, 1, 1, 1]
     assert torch.equal(mapper[9:], torch.arange(9, 77)) and alphas[9:].eq(1).all()

@@ -10,7 +10,9 @@ from piebench.sampler.schedule import DDIMSchedule
 
 
 def controller(model, pairs, steps, **settings):
-    return P2PController(P2PSettings(**settings), pairs, model.tokenizer, steps, (8, 8), model.device)
+    return P2PController(
+        P2PSettings(**settings), pairs, model.tokenizer, steps, (8, 8), model.device
+    )
 
 
 def test_processors_restored_after_run_and_after_exception(tiny_model):
@@ -33,7 +35,11 @@ def test_full_replacement_with_identical_prompts_gives_target_equal_source(tiny_
     schedule = DDIMSchedule(steps)
     prompt = "a photo of a cat on a sofa"
     ctrl = controller(
-        tiny_model, [EditPair(prompt, prompt, None)], steps, cross_replace_steps=1.0, self_replace_steps=1.0
+        tiny_model,
+        [EditPair(prompt, prompt, None)],
+        steps,
+        cross_replace_steps=1.0,
+        self_replace_steps=1.0,
     )
     x_t = torch.randn(1, 4, 8, 8).repeat(2, 1, 1, 1)
     cond = tiny_model.encode_prompts([prompt, prompt])
@@ -48,7 +54,13 @@ def test_fused_path_matches_explicit_attention(tiny_model):
     x = torch.randn(4, 4, 8, 8)
     cond = tiny_model.encode_prompts(["a cat", "a dog", "a cat", "a dog"])
     plain = tiny_model.predict(x, 300, cond)
-    ctrl = controller(tiny_model, [EditPair("a cat", "a dog", None)], 10, cross_replace_steps=0.0, self_replace_steps=0.0)
+    ctrl = controller(
+        tiny_model,
+        [EditPair("a cat", "a dog", None)],
+        10,
+        cross_replace_steps=0.0,
+        self_replace_steps=0.0,
+    )
     ctrl.step = 9
     with attention_control(tiny_model.unet, ctrl):
         assert not ctrl.wants_probs(True, 64) and not ctrl.wants_probs(False, 64)

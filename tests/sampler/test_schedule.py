@@ -45,5 +45,7 @@ def test_invert_then_denoise_returns_start(steps):
     out = denoise(AnalyticModel(), schedule, trajectory[-1], cond, cond, guidance=7.5)
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
     # a noise model read one step off (eps of t + ratio) does not come back: the check can fail
-    shifted = denoise(AnalyticModel(shift=schedule.ratio), schedule, trajectory[-1], cond, cond, 7.5)
+    shifted = denoise(
+        AnalyticModel(shift=schedule.ratio), schedule, trajectory[-1], cond, cond, 7.5
+    )
     assert (shifted - x0).abs().max() > 1e-2

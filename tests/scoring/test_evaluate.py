@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from piebench.metrics.networks import MetricNetworks
-from piebench.metrics.registry import DEFAULT_METRICS
 from PIL import Image
 
+from piebench.metrics.networks import MetricNetworks
+from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.scoring.evaluate import evaluate_run, scores_path
 from tests.scoring.conftest import SAMPLES
 
