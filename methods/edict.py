@@ -132,7 +132,7 @@ class EDICT(EditMethod):
         if not self.cfg.p2p:
             return self._generate(inversion, self._cfg_eps(batch.target_prompts, batch.ids))
         eps, controller = self._p2p_eps(batch)
-        with attention_control(self.net.unet, controller):
+        with attention_control(self.net.unet, controller, self.model.explicit_attention):
             return self._generate(inversion, eps, controller)
 
     def reconstruct(self, batch: Batch, inversion: Inversion) -> torch.Tensor:

@@ -94,7 +94,7 @@ class P2PEditMethod(EditMethod):
             self.model.device,
         )
         hooks = [*self.edit_hooks(batch, inversion), controller]
-        with attention_control(self.model.unet, controller):
+        with attention_control(self.model.unet, controller, self.model.explicit_attention):
             latents = denoise(
                 self.model,
                 self.schedule,

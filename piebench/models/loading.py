@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.models.attention_processor import AttnProcessor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from piebench.models.sd import SDModel
@@ -130,6 +131,19 @@ def load_model(cfg: Any) -> SDModel:
         raise ModelLoadError(f"unknown model.kind {cfg.kind!r}; valid: diffusers, tiny")
     for key in ("vae", "unet", "text_encoder"):
         parts[key] = parts[key].to(device).eval().requires_grad_(False)
+    attention = str(cfg.get("attention") or "sdpa")
+    if attention not in ("sdpa", "explicit"):
+        raise ModelLoadError(f"unknown model.attention {attention!r}; valid: sdpa, explicit")
+    if attention == "explicit":  # the reference's maths on every layer (slower, no fused kernel)
+        parts["unet"].set_attn_processor(AttnProcessor())
+        parts["vae"].set_attn_processor(AttnProcessor())
     log.info("loaded model %s on %s (%s)", name, device, dtype)
     prediction_type = str(cfg.get("prediction_type") or "epsilon")
-    return SDModel(device=device, dtype=dtype, name=name, prediction_type=prediction_type, **parts)
+    return SDModel(
+        device=device,
+        dtype=dtype,
+        name=name,
+        prediction_type=prediction_type,
+        explicit_attention=attention == "explicit",
+        **parts,
+    )

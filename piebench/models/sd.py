@@ -32,6 +32,7 @@ class SDModel:
     dtype: torch.dtype
     name: str
     prediction_type: str = "epsilon"
+    explicit_attention: bool = False  # every attention layer as softmax(QK^T)V, like the reference
 
     @property
     def scaling_factor(self) -> float:

@@ -2,7 +2,9 @@
 manager that installs it on every attention layer of a UNet and always restores the originals.
 
 Layers whose probabilities the controller does not need at this step take the fused
-``scaled_dot_product_attention`` path, so the 64x64 self-attention layers of SD stay fast.
+``scaled_dot_product_attention`` path, so the 64x64 self-attention layers of SD stay fast, unless
+``explicit`` asks for the reference's explicit softmax(QK^T) V on every layer
+(``model.attention=explicit``: slower, but free of the fused kernel's different rounding).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ def _place(layer_name: str) -> str:
 class P2PAttnProcessor:
     """Attention for SD's transformer blocks with P2P control of the conditional half."""
 
-    def __init__(self, controller: P2PController, place: str) -> None:
+    def __init__(self, controller: P2PController, place: str, explicit: bool = False) -> None:
         self.controller = controller
         self.place = place
+        self.explicit = explicit
 
     def __call__(
         self,
@@ -55,17 +58,18 @@ class P2PAttnProcessor:
             context = attn.norm_encoder_hidden_states(context)
         query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
 
-        if self.controller.wants_probs(is_cross, tokens):
+        controlled = self.controller.wants_probs(is_cross, tokens)
+        if controlled or self.explicit:
             query, key, value = (attn.head_to_batch_dim(x) for x in (query, key, value))
             mask = attn.prepare_attention_mask(attention_mask, context.shape[1], rows)
             probs = attn.get_attention_scores(query, key, mask)
-            probs = probs.view(rows, attn.heads, tokens, -1)
-            half = rows // 2
-            cond = probs[half:].reshape(half // 2, 2, attn.heads, tokens, -1)
-            probs = torch.cat(
-                [probs[:half], self.controller.edit(cond, is_cross, self.place).flatten(0, 1)]
-            )
-            out = attn.batch_to_head_dim(torch.bmm(probs.flatten(0, 1), value))
+            if controlled:
+                probs = probs.view(rows, attn.heads, tokens, -1)
+                half = rows // 2
+                cond = probs[half:].reshape(half // 2, 2, attn.heads, tokens, -1)
+                edited = self.controller.edit(cond, is_cross, self.place)
+                probs = torch.cat([probs[:half], edited.flatten(0, 1)]).flatten(0, 1)
+            out = attn.batch_to_head_dim(torch.bmm(probs, value))
         else:
             heads = attn.heads
             query, key, value = (
@@ -84,10 +88,14 @@ class P2PAttnProcessor:
 
 
 @contextmanager
-def attention_control(unet: UNet2DConditionModel, controller: P2PController) -> Iterator[None]:
+def attention_control(
+    unet: UNet2DConditionModel, controller: P2PController, explicit: bool = False
+) -> Iterator[None]:
     """Install P2P processors on all attention layers; restore the originals on exit or error."""
     original = unet.attn_processors
-    unet.set_attn_processor({name: P2PAttnProcessor(controller, _place(name)) for name in original})
+    unet.set_attn_processor(
+        {name: P2PAttnProcessor(controller, _place(name), explicit) for name in original}
+    )
     try:
         yield
     finally:

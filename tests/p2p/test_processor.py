@@ -66,3 +66,27 @@ def test_fused_path_matches_explicit_attention(tiny_model):
         assert not ctrl.wants_probs(True, 64) and not ctrl.wants_probs(False, 64)
         fused = tiny_model.predict(x, 300, cond)
     torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_explicit_attention_option_uses_the_reference_maths_everywhere():
+    from diffusers.models.attention_processor import AttnProcessor
+
+    from piebench.models.loading import load_model
+    from tests.conftest import compose_config
+
+    model = load_model(compose_config("model=tiny", "model.attention=explicit").model)
+    assert model.explicit_attention
+    assert all(isinstance(p, AttnProcessor) for p in model.unet.attn_processors.values())
+    x = torch.randn(4, 4, 8, 8)
+    cond = model.encode_prompts(["a cat", "a dog", "a cat", "a dog"])
+    plain = model.predict(x, 300, cond)
+    ctrl = controller(
+        model,
+        [EditPair("a cat", "a dog", None)],
+        10,
+        cross_replace_steps=0.0,
+        self_replace_steps=0.0,
+    )
+    ctrl.step = 9  # nothing to control: every layer still takes the explicit path
+    with attention_control(model.unet, ctrl, explicit=True):
+        assert torch.equal(model.predict(x, 300, cond), plain)
