@@ -52,6 +52,7 @@ class MetricNetworks:
             model,
             resize=int(section.get("resize", 224)),
             max_size=int(section.get("max_size", 480)),
+            antialias=bool(section.get("antialias", True)),
         )
 
     @functools.cached_property
@@ -63,6 +64,7 @@ class MetricNetworks:
         return {
             "clip": str(self._section("clip").get("path") or DEFAULT_CLIP),
             "dino": _or_cache(self._section("dino").get("weights")),
+            "dino_resize_antialias": str(bool(self._section("dino").get("antialias", True))),
             "lpips_backbone": _or_cache(self._section("lpips").get("backbone_weights")),
             "inception": _or_cache(self._section("fid").get("inception_weights")),
             "device": str(self.device),

@@ -104,8 +104,13 @@ def _timm_cache() -> list[Path]:
 class KeySelfSimilarity:
     """Last-block key self-similarity of a ViT (DINO or timm: both expose ``blocks[-1].attn.qkv``)."""
 
-    def __init__(self, model: torch.nn.Module, resize: int = 224, max_size: int = 480) -> None:
+    def __init__(
+        self, model: torch.nn.Module, resize: int = 224, max_size: int = 480, antialias: bool = True
+    ) -> None:
         self.model, self.resize, self.max_size = model, resize, max_size
+        # The reference resizes tensors with torchvision's default, which is antialiased since
+        # torchvision 0.17 and was not before (the paper era): a recorded setting, not a constant.
+        self.antialias = antialias
         self.patch_size = model.patch_embed.patch_size[0]
 
     def prepare(self, images: torch.Tensor, mode: Mode) -> torch.Tensor:
@@ -114,7 +119,7 @@ class KeySelfSimilarity:
         Inputs decode from uint8 files, so ``round(255 x)`` restores the reference's integers.
         """
         scaled = (images * 255).round() if mode == "parity" else images
-        resized = TF.resize(scaled, [self.resize], max_size=self.max_size, antialias=True)
+        resized = TF.resize(scaled, [self.resize], max_size=self.max_size, antialias=self.antialias)
         return TF.normalize(resized, IMAGENET_MEAN, IMAGENET_STD)
 
     @torch.no_grad()

@@ -95,3 +95,16 @@ def test_missing_dino_names_the_file_and_the_config_key(tmp_path, monkeypatch):
         MissingWeightsError, match=r"dino_vitbase8_pretrain\.pth.*metrics\.dino\.weights"
     ):
         build_dino(None)
+
+
+def test_resize_antialias_is_a_recorded_setting():
+    from piebench.metrics.structure import KeySelfSimilarity
+
+    images = torch.rand(1, 3, 96, 96)
+    smooth = KeySelfSimilarity(tiny_dino(), resize=64, antialias=True).prepare(images, "clean")
+    sharp = KeySelfSimilarity(tiny_dino(), resize=64, antialias=False).prepare(images, "clean")
+    old_default = transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(
+        F.interpolate(images, size=(64, 64), mode="bilinear", align_corners=False)
+    )
+    torch.testing.assert_close(sharp, old_default)  # torchvision < 0.17: no antialias on tensors
+    assert (smooth - sharp).abs().max() > 1e-3
