@@ -49,22 +49,22 @@ def test_full_replacement_with_identical_prompts_gives_target_equal_source(tiny_
     torch.testing.assert_close(out[1], out[0], atol=1e-6, rtol=0)
 
 
+def plain_and_uncontrolled(model, explicit):
+    """UNet output without processors of ours, and with an idle P2P controller installed."""
+    x = torch.randn(4, 4, 8, 8)
+    cond = model.encode_prompts(["a cat", "a dog", "a cat", "a dog"])
+    plain = model.predict(x, 300, cond)
+    pairs = [EditPair("a cat", "a dog", None)]
+    ctrl = controller(model, pairs, 10, cross_replace_steps=0.0, self_replace_steps=0.0)
+    ctrl.step = 9  # past every control window
+    with attention_control(model.unet, ctrl, explicit=explicit):
+        assert not ctrl.wants_probs(True, 64) and not ctrl.wants_probs(False, 64)
+        return plain, model.predict(x, 300, cond)
+
+
 def test_fused_path_matches_explicit_attention(tiny_model):
     """Outside the control window the processor uses SDPA; it must equal the explicit maths."""
-    x = torch.randn(4, 4, 8, 8)
-    cond = tiny_model.encode_prompts(["a cat", "a dog", "a cat", "a dog"])
-    plain = tiny_model.predict(x, 300, cond)
-    ctrl = controller(
-        tiny_model,
-        [EditPair("a cat", "a dog", None)],
-        10,
-        cross_replace_steps=0.0,
-        self_replace_steps=0.0,
-    )
-    ctrl.step = 9
-    with attention_control(tiny_model.unet, ctrl):
-        assert not ctrl.wants_probs(True, 64) and not ctrl.wants_probs(False, 64)
-        fused = tiny_model.predict(x, 300, cond)
+    plain, fused = plain_and_uncontrolled(tiny_model, explicit=False)
     torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)
 
 
@@ -77,16 +77,5 @@ def test_explicit_attention_option_uses_the_reference_maths_everywhere():
     model = load_model(compose_config("model=tiny", "model.attention=explicit").model)
     assert model.explicit_attention
     assert all(isinstance(p, AttnProcessor) for p in model.unet.attn_processors.values())
-    x = torch.randn(4, 4, 8, 8)
-    cond = model.encode_prompts(["a cat", "a dog", "a cat", "a dog"])
-    plain = model.predict(x, 300, cond)
-    ctrl = controller(
-        model,
-        [EditPair("a cat", "a dog", None)],
-        10,
-        cross_replace_steps=0.0,
-        self_replace_steps=0.0,
-    )
-    ctrl.step = 9  # nothing to control: every layer still takes the explicit path
-    with attention_control(model.unet, ctrl, explicit=True):
-        assert torch.equal(model.predict(x, 300, cond), plain)
+    plain, controlled = plain_and_uncontrolled(model, explicit=True)
+    assert torch.equal(controlled, plain)  # idle control still takes the explicit path
