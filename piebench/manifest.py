@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 PACKAGES = ("piebench", "torch", "diffusers", "transformers", "numpy", "pillow", "hydra-core")
-# Config parts that change the edited images; resuming into a run dir made with others is refused.
-IDENTITY_KEYS = ("method", "model", "seed")
+# Config parts that change the output images; resuming into a run dir made with others is refused.
+IDENTITY_KEYS = ("method", "model", "seed", "task")
 IDENTITY_DATA_KEYS = ("resolution",)
 
 
@@ -46,7 +46,7 @@ def git_hash() -> str | None:
 
 
 def config_hash(config: dict[str, Any]) -> str:
-    """Hash of the config parts that determine the images (method, model, seed, resolution)."""
+    """Hash of the config parts that determine the images (method, model, seed, task, resolution)."""
     identity = {k: config.get(k) for k in IDENTITY_KEYS}
     identity["data"] = {k: config.get("data", {}).get(k) for k in IDENTITY_DATA_KEYS}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[
