@@ -67,7 +67,8 @@ class P2PAttnProcessor:
                 probs = probs.view(rows, attn.heads, tokens, -1)
                 half = rows // 2
                 cond = probs[half:].reshape(half // 2, 2, attn.heads, tokens, -1)
-                edited = self.controller.edit(cond, is_cross, self.place)
+                # the controller's mappers are float32: back to the layer's dtype (fp16/bf16 runs)
+                edited = self.controller.edit(cond, is_cross, self.place).to(probs.dtype)
                 probs = torch.cat([probs[:half], edited.flatten(0, 1)]).flatten(0, 1)
             out = attn.batch_to_head_dim(torch.bmm(probs, value))
         else:

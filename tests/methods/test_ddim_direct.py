@@ -78,3 +78,18 @@ def test_local_blend_keeps_target_outside_the_word_region_equal_to_source(tiny_m
     out = method.edit_pairs(batch, method.invert(batch))
     same = (out[1] - out[0]).abs().amax(dim=0) < 1e-6
     assert same.any() and not same.all()
+
+
+def test_half_precision_runs_end_to_end():
+    """bf16 (runs on CPU) exercises the fp16/bf16 paths: controller maths must keep the dtype."""
+    from piebench.models.loading import load_model
+    from tests.conftest import compose_config
+
+    model = load_model(compose_config("model=tiny", "model.dtype=bf16").model)
+    batch = make_batch(2)
+    for name in ("ddim", "direct", "nti"):
+        method = METHODS.get(name)(
+            model, method_config(name, steps=3, **({"inner_steps": 2} if name == "nti" else {}))
+        )
+        latents = method.edit(batch, method.invert(batch))
+        assert latents.dtype == torch.float32 and torch.isfinite(latents).all(), name
