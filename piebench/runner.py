@@ -109,7 +109,7 @@ class Runner:
             old = json.loads(manifest.read_text()).get("config_hash")
             if old and old != config_hash(self.config):
                 raise RunError(
-                    f"{self.run_dir} holds a run made with a different method/model/seed/resolution "
+                    f"{self.run_dir} holds a run made with a different method/model/seed/task/resolution "
                     "config; choose another output_dir or run_name, or pass rerun=true to redo it"
                 )
 
