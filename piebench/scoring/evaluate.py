@@ -134,7 +134,7 @@ def evaluate_run(
     networks = networks or MetricNetworks(metrics_cfg)
     run = open_run(run_dir)
     samples = _select_samples(run, data_root or data_cfg.get("root"), data_cfg)
-    resolution = int(data_cfg.get("resolution", 512))
+    resolution = run_resolution(run.manifest, data_cfg)
     border = bool(data_cfg.get("mask_border", True))
     fid_enabled = bool((metrics_cfg.get("fid") or {}).get("enabled", False))
 
@@ -327,7 +327,14 @@ def model_name(manifest: Mapping[str, Any]) -> str:
     if isinstance(manifest.get("model"), str):
         return manifest["model"]
     model_cfg = (manifest.get("config") or {}).get("model") or {}
-    for key in ("id", "pretrained", "path", "name"):
+    for key in ("id", "pretrained", "path", "name", "kind"):
         if model_cfg.get(key):
             return str(model_cfg[key])
     return "unknown"
+
+
+def run_resolution(manifest: Mapping[str, Any], data_cfg: Mapping[str, Any]) -> int:
+    """Size the sources are prepared at: the one the run recorded (a piebench run's manifest),
+    else ``data.resolution`` (reference-tree folders: 512)."""
+    recorded = (manifest.get("data") or {}).get("resolution")
+    return int(recorded if recorded else data_cfg.get("resolution", 512))
