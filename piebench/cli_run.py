@@ -10,13 +10,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from piebench.config_schema import ConfigError, validate
 from piebench.data.errors import BenchmarkError
 from piebench.models.loading import ModelLoadError
 from piebench.registry import UnknownNameError
 from piebench.runner import RunError, Runner, RunSummary
 
 log = logging.getLogger("piebench")
-CLEAN_ERRORS = (BenchmarkError, ModelLoadError, UnknownNameError, RunError)
+CLEAN_ERRORS = (BenchmarkError, ConfigError, ModelLoadError, UnknownNameError, RunError)
 _exit_codes: list[int] = []
 
 
@@ -26,6 +27,7 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
 def _run(cfg: DictConfig) -> None:
     try:
+        validate(cfg)
         summary = Runner(cfg).run()
     except CLEAN_ERRORS as err:
         print(f"piebench run: error: {err}", file=sys.stderr)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from piebench.config_schema import ConfigError, validate
 from piebench.methods import METHODS
 from tests.conftest import CONF_DIR, compose_config
 
@@ -61,3 +62,28 @@ def test_tiny_model_shrinks_resolution_and_steps():
 def test_typo_fails_at_compose_time():
     with pytest.raises(Exception, match="stpes"):
         compose_config("method.stpes=3")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("method.steps=abc", "method.steps"),
+        ("batch_size=0", "batch_size=0: must be >= 1"),
+        ("image_format=gif", "valid values jpg, png"),
+        ("method.editor.cross_replace_steps=lots", "method.editor.cross_replace_steps"),
+        ("data.limit=some", "data.limit"),
+        ("model.attention=flash", "valid values sdpa, explicit"),
+        ("method.editor.controller=swap", "valid values refine, replace"),
+    ],
+)
+def test_wrong_types_and_choices_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        validate(compose_config("model=tiny", override))
+
+
+@pytest.mark.parametrize("method", options("method"))
+@pytest.mark.parametrize("model", options("model"))
+def test_every_shipped_option_passes_validation(method, model):
+    validate(
+        compose_config(f"method={method}", f"model={model}", "data.types=[0,1]", "data.limit=3")
+    )

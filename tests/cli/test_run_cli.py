@@ -117,6 +117,7 @@ def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
         (["output_dir=/dev/null/piebench"], "not writable"),
         (["data.types=[12]"], "valid types: 0 (random)"),
         (["data.root=/nonexistent/PIE-Bench"], "no mapping_file.json"),
+        (["method.steps=abc"], "config key method.steps"),
     ],
 )
 def test_clear_errors_without_traceback(overrides, message):
