@@ -10,9 +10,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
-from piebench.models.sd import SDModel
+from piebench.data.pie_bench import Sample
+from piebench.models.sd import SDModel, images_to_tensor
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
 
 
@@ -29,6 +31,22 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @classmethod
+    def from_samples(
+        cls, samples: list[Sample], images: list[np.ndarray], seed: int, reconstruct: bool = False
+    ) -> Batch:
+        """A batch of prepared (H,W,3) uint8 images; ``reconstruct``: target prompt = source
+        prompt and no blended words. Each sample gets its own CPU generator seeded with ``seed``
+        (the reference resets the seed before every image)."""
+        return cls(
+            ids=[s.id for s in samples],
+            images=images_to_tensor(images),
+            source_prompts=[s.source_prompt for s in samples],
+            target_prompts=[s.source_prompt if reconstruct else s.target_prompt for s in samples],
+            blended_words=[None if reconstruct else s.blended_words for s in samples],
+            generators=[torch.Generator().manual_seed(seed) for _ in samples],
+        )
 
 
 @dataclass

@@ -28,7 +28,7 @@ from piebench.methods import METHODS, Batch
 from piebench.methods.base import Inversion
 from piebench.methods.p2p_edit import interleave
 from piebench.models.loading import load_model
-from piebench.models.sd import images_to_tensor
+from piebench.runner import chunks, sync_device
 from piebench.sampler.hooks import StepHook
 from piebench.sampler.loop import denoise
 
@@ -61,11 +61,6 @@ def extra_reference_passes(method, batch: Batch, inversion: Inversion) -> None:
         )
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def main(argv: list[str]) -> int:
     overrides = [a for a in argv if not a.startswith("out=")]
     out = next((a.split("=", 1)[1] for a in argv if a.startswith("out=")), None)
@@ -76,25 +71,19 @@ def main(argv: list[str]) -> int:
     data = cfg.data
     samples = load_benchmark(data.root or SAMPLE_ROOT, data.types, data.ids, data.limit).samples
     size = max(1, int(cfg.batch_size))
-    batches = [samples[i : i + size] for i in range(0, len(samples), size)]
+    batches = list(chunks(samples, size))
     timings = {"ours_s": 0.0, "reference_s": 0.0}
     for rep, chunk in enumerate([batches[0], *batches]):  # first batch again = warm-up, not timed
-        batch = Batch(
-            ids=[s.id for s in chunk],
-            images=images_to_tensor([s.load_image(int(data.resolution)) for s in chunk]),
-            source_prompts=[s.source_prompt for s in chunk],
-            target_prompts=[s.target_prompt for s in chunk],
-            blended_words=[s.blended_words for s in chunk],
-            generators=[torch.Generator().manual_seed(int(cfg.seed)) for _ in chunk],
-        )
-        _sync(model.device)
+        images = [s.load_image(int(data.resolution)) for s in chunk]
+        batch = Batch.from_samples(list(chunk), images, int(cfg.seed))
+        sync_device(model.device)
         start = time.perf_counter()
         inversion = method.invert(batch)
         model.decode(method.edit(batch, inversion))
-        _sync(model.device)
+        sync_device(model.device)
         ours = time.perf_counter() - start
         extra_reference_passes(method, batch, inversion)
-        _sync(model.device)
+        sync_device(model.device)
         if rep:
             timings["ours_s"] += ours
             timings["reference_s"] += time.perf_counter() - start

@@ -29,7 +29,6 @@ from piebench.data.sample_benchmark import SAMPLE_ROOT
 from piebench.manifest import build_manifest, config_hash
 from piebench.methods import METHODS, Batch, EditMethod
 from piebench.models.loading import load_model
-from piebench.models.sd import images_to_tensor
 from piebench.records import RunRecords, SampleRecord, write_image_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,8 @@ class Prepared:
     image: np.ndarray
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
+    """Wait for queued GPU work so wall-clock timings are real (no-op on CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -79,7 +79,7 @@ def output_path(sample: Sample, image_format: str) -> str:
     return str(rel.with_suffix(".png")) if image_format == "png" else str(rel)
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -146,16 +146,11 @@ class Runner:
         return prepared
 
     def _batch(self, items: Sequence[Prepared]) -> Batch:
-        samples = [p.sample for p in items]
-        seed = int(self.cfg.seed)
-        reconstruct = self.cfg.task == "reconstruct"  # target = source, no blended words
-        return Batch(
-            ids=[s.id for s in samples],
-            images=images_to_tensor([p.image for p in items]),
-            source_prompts=[s.source_prompt for s in samples],
-            target_prompts=[s.source_prompt if reconstruct else s.target_prompt for s in samples],
-            blended_words=[None if reconstruct else s.blended_words for s in samples],
-            generators=[torch.Generator().manual_seed(seed) for _ in samples],
+        return Batch.from_samples(
+            [p.sample for p in items],
+            [p.image for p in items],
+            int(self.cfg.seed),
+            reconstruct=self.cfg.task == "reconstruct",
         )
 
     def _edit(self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]) -> None:
@@ -166,17 +161,17 @@ class Runner:
             torch.cuda.reset_peak_memory_stats(device)
         batch = self._batch(items)
         try:
-            _sync(device)
+            sync_device(device)
             start = time.perf_counter()
             inversion = method.invert(batch)
-            _sync(device)
+            sync_device(device)
             inverted = time.perf_counter()
             if self.cfg.task == "reconstruct":
                 latents = method.reconstruct(batch, inversion)
             else:
                 latents = method.edit(batch, inversion)
             images = method.model.decode(latents)
-            _sync(device)
+            sync_device(device)
             done = time.perf_counter()
         except Exception as err:
             if len(items) > 1:
@@ -253,7 +248,7 @@ class Runner:
             self.summary.skipped,
         )
         with tqdm(total=len(todo), unit="sample", disable=not self.cfg.progress) as bar:
-            for chunk in _chunks(todo, max(1, int(self.cfg.batch_size))):
+            for chunk in chunks(todo, max(1, int(self.cfg.batch_size))):
                 items = self._load(records, chunk)
                 if items:
                     self._edit(method, records, items)
