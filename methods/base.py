@@ -70,7 +70,10 @@ class EditMethod(ABC):
         self.model = model
         self.cfg = cfg
         self.schedule = DDIMSchedule(
-            int(cfg.steps), SchedulerConfig(prediction_type=model.prediction_type)
+            int(cfg.steps),
+            SchedulerConfig(
+                prediction_type=model.prediction_type, steps_offset=int(cfg.steps_offset)
+            ),
         )
 
     @abstractmethod

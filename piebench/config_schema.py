@@ -54,6 +54,7 @@ class ModelSchema:
 class MethodSchema:
     name: str
     steps: int
+    steps_offset: int
     guidance: float
 
 

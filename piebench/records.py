@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class SampleRecord:
     total_s: float | None = None
     peak_mem_mb: float | None = None
     batch_size: int = 1
+    warnings: list[str] = field(default_factory=list)  # e.g. how a malformed field was used
 
 
 class RunRecords:

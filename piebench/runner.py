@@ -139,6 +139,8 @@ class Runner:
     def _load(self, records: RunRecords, samples: Sequence[Sample]) -> list[Prepared]:
         prepared = []
         for sample in samples:
+            for warning in sample.warnings:
+                log.warning("sample %s: %s", sample.id, warning)
             try:
                 prepared.append(Prepared(sample, sample.load_image(int(self.cfg.data.resolution))))
             except SampleError as err:
@@ -219,6 +221,7 @@ class Runner:
                     total_s=(done - start) / size,
                     peak_mem_mb=peak,
                     batch_size=size,
+                    warnings=list(sample.warnings),
                 )
             )
             self.summary.ok += 1

@@ -42,6 +42,27 @@ def strip_brackets(prompt: str) -> str:
     return prompt.replace("[", "").replace("]", "")
 
 
+def parse_blended_word(text: str) -> tuple[tuple[str, str] | None, tuple[str, ...]]:
+    """``(source word, target word)`` from a ``blended_word`` entry, plus warnings.
+
+    The reference splits on single spaces and uses items 0 and 1, so an entry of more than two
+    words is used by its first two (with a warning, not dropped). A single word would crash the
+    reference; we use it as both the source and the target word, with a warning. Empty: None.
+    """
+    if not text:
+        return None, ()
+    words = text.split(" ")
+    if len(words) == 2:
+        return (words[0], words[1]), ()
+    if len(words) > 2:
+        used = (words[0], words[1])
+        note = f"blended_word {text!r} has {len(words)} words; used the first two {used}"
+    else:
+        used = (words[0], words[0])
+        note = f"blended_word {text!r} has one word; used it as source and target word"
+    return used, (note,)
+
+
 @dataclass(frozen=True)
 class Sample:
     """One PIE-Bench edit. ``source_prompt``/``target_prompt`` are the bracket-free prompts."""
@@ -55,6 +76,7 @@ class Sample:
     edit_type: int
     blended_words: tuple[str, str] | None
     mask_rle: tuple[int, ...] = field(repr=False)
+    warnings: tuple[str, ...] = ()  # recorded with the sample's result (e.g. blended_word use)
 
     @property
     def source_prompt(self) -> str:
@@ -90,11 +112,7 @@ class Sample:
         type_id = str(entry["editing_type_id"])
         if not type_id.isdigit() or int(type_id) not in EDIT_TYPES:
             raise SampleError(sample_id, "editing_type_id", f"unknown edit type {type_id!r}")
-        words = str(entry.get("blended_word", "") or "").split()
-        if words and len(words) != 2:
-            raise SampleError(
-                sample_id, "blended_word", f"expected '<source word> <target word>', got {words}"
-            )
+        blended_words, warnings = parse_blended_word(str(entry.get("blended_word", "") or ""))
         mask = entry["mask"]
         if not isinstance(mask, list):
             raise SampleError(sample_id, "mask", "expected a run-length list")
@@ -106,8 +124,9 @@ class Sample:
             editing_prompt=str(entry["editing_prompt"]),
             editing_instruction=str(entry.get("editing_instruction", "")),
             edit_type=int(type_id),
-            blended_words=(words[0], words[1]) if words else None,
+            blended_words=blended_words,
             mask_rle=tuple(mask),
+            warnings=warnings,
         )
 
 

@@ -4,15 +4,26 @@ Notation (code -> paper): ``alphas_cumprod[t]`` -> alpha-bar_t, ``eps`` -> epsil
 ``x0_pred`` -> predicted x_0, ``latents`` -> x_t.
 
 The reference builds ``DDIMScheduler(beta_start=0.00085, beta_end=0.012, "scaled_linear",
-clip_sample=False, set_alpha_to_one=False)`` (steps_offset 0, "leading" spacing), so with 50
-steps the timesteps are 980, 960, ..., 0 and alpha-bar "before" t=0 is ``alphas_cumprod[0]``.
+clip_sample=False, set_alpha_to_one=False)`` ("leading" spacing). Where the timestep grid ends is
+a property of each method (``steps_offset``), because the reference's methods build their
+schedulers differently:
+
+- P2P family (DDIM, NTI, NPI, Direct Inversion): the scheduler is handed to
+  ``StableDiffusionPipeline``, whose constructor rewrites any ``steps_offset != 1`` to 1, so with
+  50 steps the grid is 981, 961, ..., 1. The first denoising step's "previous" alpha-bar and the
+  first inversion step's starting alpha-bar are the final alpha (``alphas_cumprod[0]``), so the
+  first inversion step 0 -> 1 is a real step.
+- EDICT and Blended Latent Diffusion build their scheduler outside a pipeline: steps_offset 0,
+  grid 980, 960, ..., 0.
+
 We take alphas and timesteps from diffusers and write both update rules ourselves:
 
 1. ``prev_step`` (denoising, t -> t - ratio): x0_pred = (x - sqrt(1 - a_t) eps) / sqrt(a_t);
    x_prev = sqrt(a_prev) x0_pred + sqrt(1 - a_prev) eps, with a_prev = final alpha when t - ratio < 0.
 2. ``next_step`` (inversion, the P2P formula): from t_cur = min(t - ratio, 999) to t, using
-   the final alpha when t_cur < 0. Note the first inversion step (t=0) maps a_0 -> a_0, an identity
-   up to rounding, exactly as in the reference; diffusers' ``DDIMInverseScheduler`` differs.
+   the final alpha when t_cur < 0. With steps_offset 0 the first inversion step (t=0) maps
+   a_0 -> a_0, an identity up to rounding; with steps_offset 1 it maps a_0 -> a_1. Both as in the
+   reference; diffusers' ``DDIMInverseScheduler`` differs.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ class SchedulerConfig:
     beta_schedule: str = "scaled_linear"
     num_train_timesteps: int = 1000
     prediction_type: str = "epsilon"
+    steps_offset: int = 1  # P2P family (the pipeline's rewrite); EDICT / BLD: 0
 
 
 class DDIMSchedule:
@@ -50,6 +62,7 @@ class DDIMSchedule:
             clip_sample=False,
             set_alpha_to_one=False,
             prediction_type=config.prediction_type,
+            steps_offset=config.steps_offset,
         )
         scheduler.set_timesteps(num_steps)
         self.config = config
@@ -87,5 +100,5 @@ class DDIMSchedule:
 
     @property
     def inversion_timesteps(self) -> list[int]:
-        """Timesteps in inversion order (0, ratio, ..., T)."""
+        """Timesteps in inversion order (offset, offset + ratio, ..., T)."""
         return self.timesteps[::-1]

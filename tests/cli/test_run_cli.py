@@ -89,7 +89,7 @@ def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
     data = tmp_path / "bench"
     shutil.copytree(SAMPLE_ROOT, data)
     mapping = json.loads((data / "mapping_file.json").read_text())
-    first, second, third = sorted(mapping)[:3]
+    first, second, third, fourth = sorted(mapping)[:4]
     (data / "annotation_images" / mapping[first]["image_path"]).unlink()
     mapping[second]["mask"] = [
         0,
@@ -97,8 +97,9 @@ def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
         7,
     ]  # malformed RLE: the mask is not needed to edit, so it still runs
     del mapping[third]["editing_prompt"]
+    words = mapping[fourth]["blended_word"] = "sky night extra"  # used by its first two words
     (data / "mapping_file.json").write_text(json.dumps(mapping))
-    result = piebench_run(f"output_dir={tmp_path / 'out'}", f"data.root={data}", "data.limit=3")
+    result = piebench_run(f"output_dir={tmp_path / 'out'}", f"data.root={data}", "data.limit=4")
     assert result.returncode == 1
     by_id = {r["id"]: r for r in records(tmp_path / "out" / "direct")}
     assert by_id[first]["status"] == "failed" and "image file not found" in by_id[first]["error"]
@@ -107,7 +108,8 @@ def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
         and "editing_prompt: missing field" in by_id[third]["error"]
     )
     assert by_id[second]["status"] == "ok"  # the mask is not needed to edit
-    assert len(by_id) == 3  # limit=3: the first three entries, valid or not
+    assert by_id[fourth]["status"] == "ok" and words in by_id[fourth]["warnings"][0]
+    assert len(by_id) == 4  # limit=4: the first four entries, valid or not
     assert "2 failed" in result.stdout
 
 

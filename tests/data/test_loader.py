@@ -6,7 +6,7 @@ from PIL import Image
 
 from piebench.data.errors import BenchmarkError, SampleError
 from piebench.data.images import prepare_image
-from piebench.data.pie_bench import load_benchmark
+from piebench.data.pie_bench import load_benchmark, parse_blended_word
 from piebench.data.rle import encode_rle
 
 
@@ -114,3 +114,28 @@ def test_unreadable_image(bench):
     sample = load_benchmark(bench, ids=["000000000003"]).samples[0]
     with pytest.raises(SampleError, match="unreadable image"):
         sample.load_image()
+
+
+@pytest.mark.parametrize(
+    "text, words, warned",
+    [
+        ("", None, False),
+        ("cat dog", ("cat", "dog"), False),
+        ("cat black dog", ("cat", "black"), True),  # the reference uses items 0 and 1
+        ("cat", ("cat", "cat"), True),
+    ],
+)
+def test_blended_word_is_used_as_the_reference_uses_it(text, words, warned):
+    used, warnings = parse_blended_word(text)
+    assert used == words and bool(warnings) == warned
+    if warned:
+        assert repr(text) in warnings[0]
+
+
+def test_long_blended_word_keeps_the_sample_with_a_warning(tmp_path):
+    (tmp_path / "annotation_images").mkdir()
+    mapping = {"000000000001": entry("x.jpg", blended_word="red car blue")}
+    (tmp_path / "mapping_file.json").write_text(json.dumps(mapping))
+    data = load_benchmark(tmp_path)
+    assert not data.invalid and data.samples[0].blended_words == ("red", "car")
+    assert "used the first two" in data.samples[0].warnings[0]

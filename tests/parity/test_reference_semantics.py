@@ -333,7 +333,7 @@ class OracleDDIM:
         self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
         self.final_alpha = self.alphas_cumprod[0]
         self.ratio = 1000 // steps
-        self.timesteps = [self.ratio * k for k in reversed(range(steps))]
+        self.timesteps = [self.ratio * k + 1 for k in reversed(range(steps))]  # pipeline: offset 1
 
     def alpha(self, t: int) -> torch.Tensor:
         return self.alphas_cumprod[t] if t >= 0 else self.final_alpha
