@@ -14,9 +14,11 @@ from typing import Any
 import torch
 
 PACKAGES = ("piebench", "torch", "diffusers", "transformers", "numpy", "pillow", "hydra-core")
-# Config parts that change the output images; resuming into a run dir made with others is refused.
-IDENTITY_KEYS = ("method", "model", "seed", "task")
-IDENTITY_DATA_KEYS = ("resolution",)
+# Config parts that change the output bytes; resuming into a run dir made with others is refused.
+# The selection (data.types / ids / limit) is not among them on purpose: a run may be extended
+# to more samples of the same benchmark, and each sample's bytes do not depend on it.
+IDENTITY_KEYS = ("method", "model", "seed", "task", "image_format", "jpeg_quality")
+IDENTITY_DATA_KEYS = ("resolution", "mask_border")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -45,12 +47,42 @@ def git_hash() -> str | None:
     return out.stdout.strip() or None
 
 
-def config_hash(config: dict[str, Any]) -> str:
-    """Hash of the config parts that determine the images (method, model, seed, task, resolution)."""
+def dataset_fingerprint(data_root: Path) -> str:
+    """sha256 of the benchmark's mapping file content: the same ids in another benchmark (the
+    bundled sample reuses PIE-Bench ids) or an edited mapping give another fingerprint."""
+    digest = hashlib.sha256((Path(data_root) / "mapping_file.json").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _flatten(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key in sorted(value):
+            out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def run_identity(config: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    """Every setting that changes a run's output bytes, as ``{dotted key: value}``."""
     identity = {k: config.get(k) for k in IDENTITY_KEYS}
     identity["data"] = {k: config.get("data", {}).get(k) for k in IDENTITY_DATA_KEYS}
+    identity["data"]["fingerprint"] = fingerprint
+    return _flatten(identity, "")
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[
         :16
+    ]
+
+
+def identity_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for every identity key whose value differs."""
+    return [
+        f"{key}: {old.get(key)!r} -> {new.get(key)!r}"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
     ]
 
 
@@ -61,13 +93,18 @@ def device_name(device: torch.device) -> str:
 
 
 def build_manifest(
-    config: dict[str, Any], device: torch.device, dtype: torch.dtype, data_root: Path
+    config: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype,
+    data_root: Path,
+    identity: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "method": config["method"]["name"],
         "run_name": config["run_name"],
         "config": config,
-        "config_hash": config_hash(config),
+        "identity": identity,
+        "config_hash": identity_hash(identity),
         "versions": package_versions(),
         "git_hash": git_hash(),
         "device": device_name(device),
@@ -75,6 +112,8 @@ def build_manifest(
         "seed": config["seed"],
         "data": {
             "root": str(data_root),
+            "fingerprint": identity["data.fingerprint"],
+            "selection": {k: config["data"].get(k) for k in ("types", "ids", "limit")},
             "resolution": config["data"]["resolution"],
             "mask_border": config["data"]["mask_border"],
             "image_prep": "convert RGB, centre square crop, PIL bicubic resize",

@@ -26,7 +26,13 @@ from tqdm import tqdm
 from piebench.data.errors import SampleError
 from piebench.data.pie_bench import Benchmark, Sample, load_benchmark
 from piebench.data.sample_benchmark import SAMPLE_ROOT
-from piebench.manifest import build_manifest, config_hash
+from piebench.manifest import (
+    build_manifest,
+    dataset_fingerprint,
+    identity_differences,
+    identity_hash,
+    run_identity,
+)
 from piebench.methods import METHODS, Batch, EditMethod
 from piebench.models.loading import load_model
 from piebench.records import RunRecords, SampleRecord, write_image_atomic, write_json_atomic
@@ -94,7 +100,7 @@ class Runner:
         self.summary = RunSummary(self.run_dir)
 
     # -- setup ------------------------------------------------------------------------------------
-    def _prepare_dir(self) -> None:
+    def _prepare_dir(self, identity: dict[str, Any]) -> None:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             probe = self.run_dir / ".write-test"
@@ -106,11 +112,14 @@ class Runner:
             ) from None
         manifest = self.run_dir / "manifest.json"
         if manifest.is_file() and not self.cfg.rerun:
-            old = json.loads(manifest.read_text()).get("config_hash")
-            if old and old != config_hash(self.config):
+            old = json.loads(manifest.read_text())
+            if old.get("config_hash") not in (None, identity_hash(identity)):
+                changed = identity_differences(old.get("identity") or {}, identity)
                 raise RunError(
-                    f"{self.run_dir} holds a run made with a different method/model/seed/task/resolution "
-                    "config; choose another output_dir or run_name, or pass rerun=true to redo it"
+                    f"{self.run_dir} holds a run made with other settings "
+                    f"({'; '.join(changed) or 'made by an older harness'}); resuming would mix "
+                    "the two. Write elsewhere (output_dir=... or run_name=...) or redo every "
+                    "sample (rerun=true)"
                 )
 
     def _benchmark(self) -> Benchmark:
@@ -229,7 +238,8 @@ class Runner:
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> RunSummary:
         benchmark = self._benchmark()
-        self._prepare_dir()
+        identity = run_identity(self.config, dataset_fingerprint(benchmark.root))
+        self._prepare_dir(identity)
         records = RunRecords(self.run_dir)
         for err in benchmark.invalid:
             self._fail(records, err.sample_id, "", None, str(err))
@@ -241,7 +251,7 @@ class Runner:
         self.summary.skipped = len(benchmark.samples) - len(todo)
         model = load_model(self.cfg.model)
         method = METHODS.get(str(self.cfg.method.name))(model, self.cfg.method)
-        manifest = build_manifest(self.config, model.device, model.dtype, benchmark.root)
+        manifest = build_manifest(self.config, model.device, model.dtype, benchmark.root, identity)
         write_json_atomic(manifest, self.run_dir / "manifest.json")
         (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
         log.info(

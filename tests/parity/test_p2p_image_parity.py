@@ -1,0 +1,64 @@
+"""The P2P family's images against the reference implementation's own outputs (README section 6).
+
+Each case runs ``piebench run`` in-process, as a user would (the runner, the method from the
+registry, the parity checkpoint as a local diffusers folder, the parity PIE-Bench folder, 512 px,
+50 steps, lossless PNG output), then compares every edited image with the reference's lossless
+``__edited.png`` panel: PSNR >= 55 dB, mean |difference| <= 0.1 grey levels and at most 0.5 % of
+values off by more than one level. For scale (fixture README): a different timestep grid gives
+~17 dB, rounding instead of truncating ~51 dB.
+
+Null-Text Inversion runs on its one reference sample; an early stop flipped by autograd
+numerics is allowed down to 45 dB (README section 6).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from piebench.runner import Runner
+from tests.conftest import compose_config
+from tests.parity.conftest import agreement, reference_panel
+
+CASES = {  # our method -> (reference folder, sample ids, min PSNR, max mean, max fraction > 1)
+    "ddim": ("ddim+p2p", None, 55.0, 0.1, 0.005),
+    "direct": ("directinversion+p2p", None, 55.0, 0.1, 0.005),
+    "npi": ("negative-prompt-inversion+p2p", None, 55.0, 0.1, 0.005),
+    "nti": ("null-text-inversion+p2p", ["000000000000"], 45.0, 0.1, None),
+}
+
+
+def run_like_a_user(parity: Path, out: Path, method: str, ids: list[str] | None) -> Path:
+    overrides = [
+        f"method={method}",
+        "data=pie_bench",
+        f"data.root={parity / 'data'}",
+        f"model.path={parity / 'checkpoint' / 'tiny-sd-v1'}",
+        "model.device=cpu",
+        "image_format=png",
+        f"output_dir={out}",
+        "progress=false",
+        "evaluate=false",
+    ]
+    if ids:
+        overrides.append(f"data.ids=[{','.join(ids)}]")
+    summary = Runner(compose_config(*overrides)).run()
+    assert summary.failed == 0, summary.failures
+    return summary.run_dir
+
+
+@pytest.mark.parametrize("method", list(CASES))
+def test_edited_images_match_the_reference(method: str, parity_dir: Path, tmp_path: Path) -> None:
+    reference, ids, min_psnr, max_mean, max_frac = CASES[method]
+    run_dir = run_like_a_user(parity_dir, tmp_path, method, ids)
+    outputs = sorted((run_dir / "annotation_images").rglob("*.png"))
+    expected = len(ids) if ids else 2
+    assert len(outputs) == expected
+    for path in outputs:
+        image_path = str(path.relative_to(run_dir / "annotation_images").with_suffix(".jpg"))
+        ours = np.asarray(Image.open(path).convert("RGB"))
+        found = agreement(ours, reference_panel(parity_dir, reference, image_path))
+        assert found.within(min_psnr, max_mean, max_frac), f"{method} {image_path}: {found}"
