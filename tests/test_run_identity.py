@@ -22,7 +22,7 @@ def edited_sample(tmp_path):
     root = tmp_path / "other-bench"
     shutil.copytree(SAMPLE_ROOT, root)
     mapping = json.loads((root / "mapping_file.json").read_text())
-    first = sorted(mapping)[0]
+    first = min(mapping)
     mapping[first]["editing_prompt"] += " at night"
     (root / "mapping_file.json").write_text(json.dumps(mapping))
     return root

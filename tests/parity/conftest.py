@@ -63,7 +63,9 @@ def agreement(ours: np.ndarray, reference: np.ndarray) -> ImageAgreement:
     return ImageAgreement(psnr, float(np.abs(diff).mean()), float((np.abs(diff) > 1).mean()))
 
 
-def reference_panel(parity: Path, method: str, image_path: str, panel: str = "edited") -> np.ndarray:
+def reference_panel(
+    parity: Path, method: str, image_path: str, panel: str = "edited"
+) -> np.ndarray:
     """The reference's lossless ``__edited`` / ``__recon`` panel of one sample, (H,W,3) uint8."""
     stem = Path(image_path).with_suffix("")
     path = parity / "reference_outputs" / method / "annotation_images" / f"{stem}__{panel}.png"
