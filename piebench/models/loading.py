@@ -7,6 +7,7 @@ neither a local folder nor in the Hugging Face cache (and the hub is unreachable
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from pathlib import Path
@@ -114,6 +115,39 @@ def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
         ) from None
 
 
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def checkpoint_prediction_type(path: str) -> str | None:
+    """``prediction_type`` of a checkpoint's ``scheduler/scheduler_config.json`` (a local folder or
+    the Hugging Face cache), None when it has none. SD 2.x at 768 px is v-prediction."""
+    folder = Path(path).expanduser()
+    local = folder / "scheduler" / "scheduler_config.json"
+    if folder.is_dir() and not local.is_file():
+        return None
+    if not local.is_file():
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(path, "scheduler/scheduler_config.json")
+        if not isinstance(found, str):
+            return None
+        local = Path(found)
+    return json.loads(local.read_text()).get("prediction_type")
+
+
+def resolve_prediction_type(cfg: Any) -> str:
+    """``model.prediction_type`` when set, else the checkpoint's, else epsilon."""
+    chosen = cfg.get("prediction_type")
+    if chosen is None and cfg.kind == "diffusers":
+        chosen = checkpoint_prediction_type(str(cfg.path))
+    chosen = str(chosen or "epsilon")
+    if chosen not in PREDICTION_TYPES:
+        raise ModelLoadError(
+            f"unknown model.prediction_type {chosen!r}; valid: {', '.join(PREDICTION_TYPES)}"
+        )
+    return chosen
+
+
 def load_model(cfg: Any) -> SDModel:
     """Load the model described by the ``model`` config group."""
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
@@ -138,7 +172,7 @@ def load_model(cfg: Any) -> SDModel:
         parts["unet"].set_attn_processor(AttnProcessor())
         parts["vae"].set_attn_processor(AttnProcessor())
     log.info("loaded model %s on %s (%s)", name, device, dtype)
-    prediction_type = str(cfg.get("prediction_type") or "epsilon")
+    prediction_type = resolve_prediction_type(cfg)
     return SDModel(
         device=device,
         dtype=dtype,

@@ -1,6 +1,9 @@
+import json
+
 import pytest
 import torch
 
+from piebench.methods import METHODS
 from piebench.models import loading
 from piebench.models.loading import ModelLoadError, load_model
 from tests.conftest import compose_config
@@ -38,3 +41,34 @@ def test_bad_dtype_and_device_are_named():
     if not torch.cuda.is_available():
         with pytest.raises(ModelLoadError, match="no CUDA device"):
             loading.resolve_device("cuda")
+
+
+def save_tiny_checkpoint(model, folder, scheduler_config=None):
+    for part in ("vae", "unet", "text_encoder", "tokenizer"):
+        getattr(model, part).save_pretrained(folder / part)
+    if scheduler_config is not None:
+        (folder / "scheduler").mkdir()
+        (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(scheduler_config))
+
+
+def test_prediction_type_comes_from_the_checkpoint(tiny_model, tmp_path):
+    """A v-prediction checkpoint (SD 2.x 768) is read as such; model.prediction_type overrides."""
+    save_tiny_checkpoint(tiny_model, tmp_path, {"prediction_type": "v_prediction"})
+    cfg = compose_config("method=ddim", f"model.path={tmp_path}", "model.device=cpu")
+    loaded = load_model(cfg.model)
+    assert loaded.prediction_type == "v_prediction"
+    method = METHODS.get("ddim")(loaded, cfg.method)
+    assert method.schedule.config.prediction_type == "v_prediction"
+    # the sampler converts v to eps: eps = sqrt(a) v + sqrt(1 - a) x
+    x, v = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    a = method.schedule.alpha(501)
+    torch.testing.assert_close(method.schedule.to_eps(v, 501, x), a**0.5 * v + (1 - a) ** 0.5 * x)
+    override = compose_config(f"model.path={tmp_path}", "model.prediction_type=epsilon").model
+    assert load_model(override).prediction_type == "epsilon"
+
+
+def test_prediction_type_defaults_to_epsilon_and_rejects_unknown(tiny_model, tmp_path):
+    save_tiny_checkpoint(tiny_model, tmp_path)
+    assert load_model(compose_config(f"model.path={tmp_path}").model).prediction_type == "epsilon"
+    with pytest.raises(ModelLoadError, match="model.prediction_type"):
+        load_model(compose_config(f"model.path={tmp_path}", "model.prediction_type=x0").model)
