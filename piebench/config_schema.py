@@ -1,13 +1,15 @@
 """Typed schemas of the run config's shared keys, checked before any work starts.
 
-Hydra already rejects unknown keys (struct mode); these dataclasses add types and choices, so
-``method.steps=abc`` or ``image_format=gif`` fails at once with the key named, instead of a
-traceback from deep inside a run. Method-specific keys are checked by each method.
+Hydra already rejects unknown keys (struct mode); these dataclasses add types, choices and
+ranges, so ``method.steps=abc``, ``method.interval=0`` or ``method.add_target=maybe`` fails at
+once with the key named, instead of a traceback (or a silently wrong run) after full inversions.
+One mechanism for every group: a dataclass per config node, each method its own (``METHOD_SCHEMAS``,
+keyed like the method registry), choices and ranges as field metadata.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -18,18 +20,28 @@ class ConfigError(ValueError):
     """A config value has the wrong type or is not one of the allowed choices."""
 
 
+def choice(*values: str) -> Any:
+    """A field that must be one of ``values``."""
+    return field(metadata={"choices": values})
+
+
+def at_least(low: float, high: float | None = None) -> Any:
+    """A number field in ``[low, high]`` (``high`` None: no upper bound)."""
+    return field(metadata={"range": (low, high)})
+
+
 @dataclass
 class RunSchema:
     output_dir: str
     run_name: str
     seed: int
     rerun: bool
-    batch_size: int
-    image_format: str
-    jpeg_quality: int
+    batch_size: int = at_least(1)
+    image_format: str = choice("jpg", "png")
+    jpeg_quality: int = at_least(1, 100)
     progress: bool
     evaluate: bool
-    task: str
+    task: str = choice("edit", "reconstruct")
 
 
 @dataclass
@@ -38,45 +50,82 @@ class DataSchema:
     types: Any
     ids: Any
     limit: int | None
-    resolution: int
+    resolution: int = at_least(8)
     mask_border: bool
 
 
 @dataclass
 class ModelSchema:
-    kind: str
+    kind: str = choice("diffusers", "tiny")
     device: str
-    dtype: str
+    dtype: str = choice("fp32", "float32", "fp16", "float16", "bf16", "bfloat16")
     seed: int
-
-
-@dataclass
-class MethodSchema:
-    name: str
-    steps: int
-    steps_offset: int
-    guidance: float
+    attention: str = choice("sdpa", "explicit")
+    prediction_type: str | None = choice("epsilon", "v_prediction")
 
 
 @dataclass
 class EditorSchema:
-    controller: str
-    cross_replace_steps: float
-    self_replace_steps: float
-    self_max_res: int
+    controller: str = choice("refine", "replace")
+    cross_replace_steps: float = at_least(0.0, 1.0)
+    self_replace_steps: float = at_least(0.0, 1.0)
+    self_max_res: int = at_least(1)
     local_blend: bool
-    blend_threshold: float
-    blend_start: float
+    blend_threshold: float = at_least(0.0, 1.0)
+    blend_start: float = at_least(0.0, 1.0)
     reweight: float
 
 
-CHOICES = {
-    "image_format": ("jpg", "png"),
-    "task": ("edit", "reconstruct"),
-    "controller": ("refine", "replace"),
-    "attention": ("sdpa", "explicit"),
+@dataclass
+class MethodSchema:
+    """Keys every method has."""
+
+    name: str
+    steps: int = at_least(1, 1000)
+    steps_offset: int = at_least(0, 1)
+    guidance: float
+
+
+@dataclass
+class DDIMSchema(MethodSchema):
+    inverse_guidance: float | None
+
+
+@dataclass
+class DirectSchema(DDIMSchema):
+    offset_scale: float = at_least(0.0)
+    interval: int = at_least(1)
+    add_target: bool
+
+
+@dataclass
+class NPISchema(DDIMSchema):
+    npi_interp: float = at_least(0.0, 1.0)
+
+
+@dataclass
+class NTISchema(DDIMSchema):
+    inner_steps: int = at_least(0)
+    learning_rate: float = at_least(0.0)
+    early_stop: float = at_least(0.0)
+    single_branch: bool
+
+
+@dataclass
+class EDICTSchema(MethodSchema):
+    mix_weight: float = at_least(0.0, 1.0)
+    strength: float = at_least(0.0, 1.0)
+    dtype: str = choice("float32", "float64")
+    p2p: bool
+
+
+METHOD_SCHEMAS: dict[str, type[MethodSchema]] = {
+    "ddim": DDIMSchema,
+    "direct": DirectSchema,
+    "edict": EDICTSchema,
+    "npi": NPISchema,
+    "nti": NTISchema,
 }
-POSITIVE = ("batch_size", "steps", "resolution")
 
 
 def _check(node: DictConfig, schema: type, prefix: str) -> None:
@@ -86,23 +135,35 @@ def _check(node: DictConfig, schema: type, prefix: str) -> None:
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
         raise ConfigError(f"config key {prefix}{key}: {str(err).splitlines()[0]}") from None
-    for key, value in typed.items():
-        if key in CHOICES and value not in CHOICES[key]:
+    for spec in fields(schema):
+        if spec.name not in values or typed[spec.name] is None:
+            continue
+        value = typed[spec.name]
+        choices, bounds = spec.metadata.get("choices"), spec.metadata.get("range")
+        if choices and value not in choices:
             raise ConfigError(
-                f"config key {prefix}{key}={value!r}: valid values {', '.join(CHOICES[key])}"
+                f"config key {prefix}{spec.name}={value!r}: valid values {', '.join(choices)}"
             )
-        if key in POSITIVE and value < 1:
-            raise ConfigError(f"config key {prefix}{key}={value}: must be >= 1")
+        if bounds and (value < bounds[0] or (bounds[1] is not None and value > bounds[1])):
+            allowed = f">= {bounds[0]}" if bounds[1] is None else f"in [{bounds[0]}, {bounds[1]}]"
+            raise ConfigError(f"config key {prefix}{spec.name}={value}: must be {allowed}")
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise ``ConfigError`` naming the first key whose value has the wrong type or choice."""
+    """Raise ``ConfigError`` naming the first key that is unset (``???``) or whose value has the
+    wrong type, choice or range."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            f"config key {missing[0]} must be set (e.g. data.root=/path/to/PIE-Bench for "
+            "data=pie_bench)"
+            if missing[0] == "data.root"
+            else f"config key {missing[0]} must be set"
+        )
     _check(cfg, RunSchema, "")
     _check(cfg.data, DataSchema, "data.")
     _check(cfg.model, ModelSchema, "model.")
-    attention = cfg.model.get("attention", "sdpa")
-    if attention not in CHOICES["attention"]:
-        raise ConfigError(f"config key model.attention={attention!r}: valid values sdpa, explicit")
-    _check(cfg.method, MethodSchema, "method.")
+    schema = METHOD_SCHEMAS.get(str(cfg.method.name), MethodSchema)
+    _check(cfg.method, schema, "method.")
     if "editor" in cfg.method:
         _check(cfg.method.editor, EditorSchema, "method.editor.")

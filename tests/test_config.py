@@ -1,11 +1,12 @@
 """Configs compose for every option, and registry keys equal config option names."""
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from piebench.config_schema import ConfigError, validate
+from piebench.config_schema import METHOD_SCHEMAS, ConfigError, validate
 from piebench.methods import METHODS
 from tests.conftest import CONF_DIR, compose_config
 
@@ -74,6 +75,14 @@ def test_typo_fails_at_compose_time():
         ("data.limit=some", "data.limit"),
         ("model.attention=flash", "valid values sdpa, explicit"),
         ("method.editor.controller=swap", "valid values refine, replace"),
+        ("method.interval=abc", "method.interval"),
+        ("method.interval=0", "method.interval=0: must be >= 1"),
+        ("method.offset_scale=abc", "method.offset_scale"),
+        ("method.add_target=maybe", "method.add_target"),
+        ("method.steps_offset=2", "method.steps_offset=2"),
+        ("jpeg_quality=0", "jpeg_quality=0"),
+        ("model.prediction_type=x0", "valid values epsilon, v_prediction"),
+        ("data=pie_bench", "data.root must be set"),
     ],
 )
 def test_wrong_types_and_choices_name_the_key(override, message):
@@ -87,3 +96,25 @@ def test_every_shipped_option_passes_validation(method, model):
     validate(
         compose_config(f"method={method}", f"model={model}", "data.types=[0,1]", "data.limit=3")
     )
+
+
+@pytest.mark.parametrize(
+    "method, override, message",
+    [
+        ("nti", "method.inner_steps=lots", "method.inner_steps"),
+        ("nti", "method.single_branch=maybe", "method.single_branch"),
+        ("npi", "method.npi_interp=2", "method.npi_interp=2.0: must be in"),
+        ("edict", "method.dtype=float16", "valid values float32, float64"),
+    ],
+)
+def test_method_keys_are_typed(method, override, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        validate(compose_config("model=tiny", f"method={method}", override))
+
+
+@pytest.mark.parametrize("method", options("method"))
+def test_every_method_key_has_a_schema_field(method):
+    """A new method key without a typed schema field would escape validation."""
+    node = compose_config(f"method={method}").method
+    typed = {f.name for f in fields(METHOD_SCHEMAS[method])} | {"editor"}
+    assert set(node.keys()) <= typed, set(node.keys()) - typed

@@ -120,6 +120,8 @@ def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
         (["data.types=[12]"], "valid types: 0 (random)"),
         (["data.root=/nonexistent/PIE-Bench"], "no mapping_file.json"),
         (["method.steps=abc"], "config key method.steps"),
+        (["data=pie_bench"], "config key data.root must be set"),
+        (["method.interval=0"], "config key method.interval=0"),
     ],
 )
 def test_clear_errors_without_traceback(overrides, message):
