@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from piebench.config_schema import ConfigError, validate
 from piebench.data.errors import BenchmarkError
@@ -24,9 +27,39 @@ _exit_codes: list[int] = []
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
+def swept_keys(argv: list[str]) -> list[str]:
+    """Keys swept by this multirun: comma lists on the command line and a preset's sweeper params."""
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    keys = [
+        o.get_key_element()
+        for o in OverridesParser.create().parse_overrides(overrides)
+        if o.is_sweep_override()
+    ]
+    keys += [str(k) for k in HydraConfig.get().sweeper.get("params") or {}]
+    return sorted(set(keys) - {"method"})
+
+
+def name_multirun_job(cfg: DictConfig) -> None:
+    """Give each job of a multirun its own folder: ``<method>_<key>=<value>...`` for the swept
+    keys other than ``method`` (a run_name set on the command line or by a preset is kept)."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN or cfg.run_name != cfg.method.name:
+        return
+    job = dict(o.split("=", 1) for o in hydra_cfg.overrides.task if "=" in o)
+    if "run_name" in job:
+        return
+    parts = [
+        f"{key}={job[key]}".replace("/", "-") for key in swept_keys(sys.argv[1:]) if key in job
+    ]
+    if parts:
+        with open_dict(cfg):
+            cfg.run_name = "_".join([str(cfg.method.name), *parts])
+
+
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
 def _run(cfg: DictConfig) -> None:
     try:
+        name_multirun_job(cfg)
         validate(cfg)
         summary = Runner(cfg).run()
     except CLEAN_ERRORS as err:

@@ -168,3 +168,14 @@ def test_missing_metric_weights_skip_scoring_with_a_clear_message(tmp_path):
     )
     assert result.returncode == 0
     assert "scoring skipped" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_multirun_gives_every_swept_job_its_own_folder(tmp_path):
+    cmd = [sys.executable, "-m", "piebench", "run", "-m", *BASE, "method.steps=2,3"]
+    cmd += ["data.limit=1", f"output_dir={tmp_path}"]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert folders == ["direct_method.steps=2", "direct_method.steps=3"]
+    for folder in folders:
+        assert len(records(tmp_path / folder)) == 1
