@@ -82,7 +82,12 @@ class EditMethod(ABC):
 
     @abstractmethod
     def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
-        """Return the edited (target) x_0 latents, (B,4,h,w) float32."""
+        """Return the edited (target) x_0 latents, (B,4,h,w) float32 (EDICT: its ``dtype``)."""
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """(B,H,W,3) uint8 images of ``edit``/``reconstruct`` latents: the shared model's VAE,
+        truncating like the P2P family's reference; methods with other conventions override it."""
+        return self.model.decode(latents)
 
     def reconstruct(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         """``task=reconstruct``: the source x_0 latents rebuilt from the inversion without any

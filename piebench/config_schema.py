@@ -40,6 +40,7 @@ class RunSchema:
     image_format: str = choice("jpg", "png")
     jpeg_quality: int = at_least(1, 100)
     progress: bool
+    fail_fast: bool
     evaluate: bool
     task: str = choice("edit", "reconstruct")
 
@@ -116,6 +117,8 @@ class EDICTSchema(MethodSchema):
     mix_weight: float = at_least(0.0, 1.0)
     strength: float = at_least(0.0, 1.0)
     dtype: str = choice("float32", "float64")
+    weights_dtype: str | None = choice("float16", "bfloat16", "float32")
+    seed: int | None
     p2p: bool
 
 

@@ -35,6 +35,26 @@ class SampleRecord:
     peak_mem_mb: float | None = None
     batch_size: int = 1
     warnings: list[str] = field(default_factory=list)  # e.g. how a malformed field was used
+    traceback: str | None = None  # for an unexpected error (likely a bug), the full traceback
+
+
+def parse_records(path: Path) -> tuple[dict[str, dict], list[int]]:
+    """The last record per sample id (file order of first sight) and the numbers of the lines
+    that are not records (a line cut short by a kill: that sample simply reruns)."""
+    latest: dict[str, dict] = {}
+    corrupt: list[int] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or "id" not in row:
+            corrupt.append(number)
+            continue
+        latest[str(row["id"])] = row
+    return latest, corrupt
 
 
 class RunRecords:
@@ -43,14 +63,9 @@ class RunRecords:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / RECORDS_FILE
         self.latest: dict[str, dict] = {}
+        self.corrupt_lines: list[int] = []
         if self.path.is_file():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line cut short by a kill; that sample simply reruns
-                    self.latest[row["id"]] = row
+            self.latest, self.corrupt_lines = parse_records(self.path)
 
     def finished(self, sample_id: str, run_dir: Path) -> bool:
         """True when the sample's last record is ok and its image is on disk."""

@@ -12,6 +12,7 @@ import json
 import logging
 import resource
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -53,6 +54,7 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     failures: list[str] = field(default_factory=list)
+    traceback_shown: bool = False
 
     def line(self) -> str:
         return (
@@ -135,15 +137,45 @@ class Runner:
         image_path: str,
         edit_type: int | None,
         error: str,
+        trace: str | None = None,
     ) -> None:
         log.warning("sample %s failed: %s", sample_id, error)
         records.add(
             SampleRecord(
-                sample_id, image_path, edit_type, self.cfg.method.name, "failed", error=error
+                sample_id,
+                image_path,
+                edit_type,
+                self.cfg.method.name,
+                "failed",
+                error=error,
+                traceback=trace,
             )
         )
         self.summary.failed += 1
         self.summary.failures.append(f"{sample_id}: {error}")
+
+    def _fail_items(self, records: RunRecords, items: Sequence[Prepared], error: str) -> None:
+        for item in items:
+            sample = item.sample
+            self._fail(records, sample.id, sample.image_path, sample.edit_type, error)
+
+    def _unexpected(self, records: RunRecords, sample: Sample, err: Exception) -> None:
+        """An error that is not a named input problem is likely a bug: its traceback goes into
+        the record, and onto the console the first time (later ones: one line each)."""
+        trace = "".join(traceback.format_exception(err))
+        if not self.summary.traceback_shown:
+            log.error(
+                "sample %s: unexpected error (fail_fast=true stops here):\n%s", sample.id, trace
+            )
+            self.summary.traceback_shown = True
+        self._fail(
+            records,
+            sample.id,
+            sample.image_path,
+            sample.edit_type,
+            f"unexpected {type(err).__name__}: {err}",
+            trace,
+        )
 
     def _load(self, records: RunRecords, samples: Sequence[Sample]) -> list[Prepared]:
         prepared = []
@@ -181,26 +213,26 @@ class Runner:
                 latents = method.reconstruct(batch, inversion)
             else:
                 latents = method.edit(batch, inversion)
-            images = method.model.decode(latents)
+            images = method.decode(latents)
             sync_device(device)
             done = time.perf_counter()
+        except SampleError as err:  # a named problem of the input: one line, the run goes on
+            self._fail_items(records, items, str(err))
+            return
         except Exception as err:
+            if self.cfg.fail_fast:
+                raise
             if len(items) > 1:
                 log.warning(
-                    "batch failed (%s); retrying its %d samples one by one", err, len(items)
+                    "batch failed (%s: %s); retrying its %d samples one by one",
+                    type(err).__name__,
+                    err,
+                    len(items),
                 )
                 for item in items:
                     self._edit(method, records, [item])
                 return
-            log.debug("sample %s failed", items[0].sample.id, exc_info=True)
-            sample = items[0].sample
-            self._fail(
-                records,
-                sample.id,
-                sample.image_path,
-                sample.edit_type,
-                f"{type(err).__name__}: {err}",
-            )
+            self._unexpected(records, items[0].sample, err)
             return
         finite = torch.isfinite(latents).flatten(1).all(dim=1).tolist()
         size, peak = len(items), _peak_mem_mb(device)
@@ -241,6 +273,12 @@ class Runner:
         identity = run_identity(self.config, dataset_fingerprint(benchmark.root))
         self._prepare_dir(identity)
         records = RunRecords(self.run_dir)
+        for number in records.corrupt_lines:
+            log.warning(
+                "%s line %d is not a record (cut short by a kill?); ignored, its sample reruns",
+                records.path,
+                number,
+            )
         for err in benchmark.invalid:
             self._fail(records, err.sample_id, "", None, str(err))
         todo = [

@@ -173,9 +173,12 @@ def test_missing_metric_weights_skip_scoring_with_a_clear_message(tmp_path):
 def test_multirun_gives_every_swept_job_its_own_folder(tmp_path):
     cmd = [sys.executable, "-m", "piebench", "run", "-m", *BASE, "method.steps=2,3"]
     cmd += ["data.limit=1", f"output_dir={tmp_path}"]
-    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        cmd, check=False, capture_output=True, text=True, timeout=600, cwd=tmp_path.parent
+    )
     assert result.returncode == 0, result.stderr
+    assert not (tmp_path.parent / "multirun.yaml").exists()
     folders = sorted(p.name for p in tmp_path.iterdir())
-    assert folders == ["direct_method.steps=2", "direct_method.steps=3"]
-    for folder in folders:
+    assert folders == ["direct_method.steps=2", "direct_method.steps=3", "multirun.yaml"]
+    for folder in folders[:2]:
         assert len(records(tmp_path / folder)) == 1

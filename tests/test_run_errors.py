@@ -1,0 +1,53 @@
+"""Errors that do not hide bugs: a named input problem is one line; anything unexpected keeps its
+traceback in the record and on the console once; ``fail_fast=true`` stops at the first."""
+
+import json
+import logging
+
+import pytest
+
+from piebench.methods.ddim import DDIMInversion
+from piebench.runner import Runner
+from tests.conftest import compose_config
+
+BASE = ["method=ddim", "model=tiny", "method.steps=2", "data.limit=3", "progress=false"]
+
+
+def broken_edit(self, batch, inversion):
+    raise ZeroDivisionError("a bug in the method")
+
+
+def rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+
+
+def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(DDIMInversion, "edit", broken_edit)
+    with caplog.at_level(logging.WARNING):
+        summary = Runner(compose_config(*BASE, f"output_dir={tmp_path}", "batch_size=3")).run()
+    assert (summary.ok, summary.failed) == (0, 3)
+    failed = [r for r in rows(summary.run_dir) if r["status"] == "failed"]
+    assert len(failed) == 3
+    for row in failed:
+        assert row["error"] == "unexpected ZeroDivisionError: a bug in the method"
+        assert "Traceback" in row["traceback"] and "broken_edit" in row["traceback"]
+    shown = [r for r in caplog.records if "Traceback" in r.getMessage()]
+    assert len(shown) == 1  # printed once, then one line per sample
+
+
+def test_fail_fast_stops_at_the_first_unexpected_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(DDIMInversion, "edit", broken_edit)
+    cfg = compose_config(*BASE, f"output_dir={tmp_path}", "fail_fast=true")
+    with pytest.raises(ZeroDivisionError):
+        Runner(cfg).run()
+
+
+def test_corrupt_record_lines_are_reported(tmp_path, caplog):
+    cfg = compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=1")
+    run_dir = Runner(cfg).run().run_dir
+    with (run_dir / "records.jsonl").open("a") as f:
+        f.write('{"id": "0000000\n')
+    with caplog.at_level(logging.WARNING):
+        again = Runner(cfg).run()
+    assert again.skipped == 1
+    assert any("line 2 is not a record" in r.getMessage() for r in caplog.records)
