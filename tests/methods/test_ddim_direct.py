@@ -35,6 +35,11 @@ def test_identical_prompts_reproduce_the_source_branch(tiny_model):
     torch.testing.assert_close(direct[0::2], inversion.latents, atol=1e-5, rtol=1e-5)
 
 
+# bf16 rounding through 3 CFG-7.5 steps of the random tiny model gives ~0.11 relative error
+# (measured); an unrelated result (other prompts or guidance) is of order 1.
+BF16_REL_ERROR = 0.25
+
+
 def single(batch, i):
     one = make_batch(len(batch))
     for field in ("ids", "source_prompts", "target_prompts", "blended_words", "generators"):
@@ -50,9 +55,12 @@ def test_batched_run_equals_single_runs(tiny_model):
     together = method.edit_pairs(batch, inversion)
     for i in range(3):
         one = single(batch, i)
-        # the edit pass isolates samples exactly: same inversion in, same latents out, bit for bit
+        # the edit pass isolates samples: same inversion in, same latents out, up to the kernel
+        # choice per batch size (float rounding, ~1e-7 per step)
         same_inv = Inversion(inversion.latents[i : i + 1], inversion.trajectory[:, i : i + 1])
-        assert torch.equal(method.edit_pairs(one, same_inv), together[2 * i : 2 * i + 2])
+        torch.testing.assert_close(
+            method.edit_pairs(one, same_inv), together[2 * i : 2 * i + 2], atol=1e-5, rtol=1e-5
+        )
         # end to end only the batched VAE-encode rounding (~1e-7) differs, amplified by 6 steps
         alone = method.edit(one, method.invert(one))
         torch.testing.assert_close(together[2 * i + 1 : 2 * i + 2], alone, atol=1e-3, rtol=1e-4)
@@ -80,16 +88,20 @@ def test_local_blend_keeps_target_outside_the_word_region_equal_to_source(tiny_m
     assert same.any() and not same.all()
 
 
-def test_half_precision_runs_end_to_end():
-    """bf16 (runs on CPU) exercises the fp16/bf16 paths: controller maths must keep the dtype."""
+def test_half_precision_runs_end_to_end(tiny_model):
+    """bf16 (runs on CPU) exercises the fp16/bf16 paths: controller maths must keep the dtype, and
+    the result must be the fp32 one up to bf16 rounding (8 mantissa bits)."""
     from piebench.models.loading import load_model
     from tests.conftest import compose_config
 
     model = load_model(compose_config("model=tiny", "model.dtype=bf16").model)
     batch = make_batch(2)
     for name in ("ddim", "direct", "nti"):
-        method = METHODS.get(name)(
-            model, method_config(name, steps=3, **({"inner_steps": 2} if name == "nti" else {}))
-        )
+        cfg = method_config(name, steps=3, **({"inner_steps": 2} if name == "nti" else {}))
+        method = METHODS.get(name)(model, cfg)
         latents = method.edit(batch, method.invert(batch))
         assert latents.dtype == torch.float32 and torch.isfinite(latents).all(), name
+        reference = METHODS.get(name)(tiny_model, cfg)
+        full = reference.edit(batch, reference.invert(batch))
+        error = ((latents - full).norm() / full.norm()).item()
+        assert error < BF16_REL_ERROR, (name, error)

@@ -1,4 +1,5 @@
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -16,11 +17,33 @@ def test_long_prompt_is_truncated_with_a_warning_naming_the_sample(tiny_model, c
 
 
 def test_image_encoding_uses_the_reference_pixel_mapping(tiny_model):
+    """uint8 -> x / 127.5 - 1 into the VAE; latents = posterior mean x scaling factor."""
     images = images_to_tensor(
-        [np.full((64, 64, 3), 255, np.uint8), np.zeros((64, 64, 3), np.uint8)]
-    )
-    assert images.dtype == torch.uint8 and images.shape == (2, 3, 64, 64)
-    latents = tiny_model.encode_images(images)
-    assert latents.shape == (2, 4, 8, 8) and latents.dtype == torch.float32
-    decoded = tiny_model.decode(latents)
-    assert decoded.shape == (2, 64, 64, 3) and decoded.dtype == np.uint8
+        [np.full((64, 64, 3), 255, np.uint8), np.arange(64 * 64 * 3).reshape(64, 64, 3) % 256]
+    ).to(torch.uint8)
+    seen = []
+    hook = tiny_model.vae.encoder.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    try:
+        latents = tiny_model.encode_images(images)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(seen[0], images.float() / 127.5 - 1, atol=0, rtol=0)
+    mean = tiny_model.vae.encode(images.float() / 127.5 - 1).latent_dist.mean
+    torch.testing.assert_close(latents, mean * tiny_model.scaling_factor)
+
+
+def test_decoding_truncates_like_the_reference(tiny_model, monkeypatch):
+    """VAE input = latents / scaling factor; pixels = (x / 2 + 0.5).clamp(0, 1) x 255, truncated."""
+    values = torch.tensor([-1.5, -1.0, 0.0, 0.999, 1.2])  # -> 0, 0, 127.5 -> 127, 254.87 -> 254
+    received = []
+
+    def fake_decode(z):
+        received.append(z)
+        return SimpleNamespace(sample=values.view(1, 1, 1, 5).expand(1, 3, 1, 5))
+
+    monkeypatch.setattr(tiny_model.vae, "decode", fake_decode)
+    latents = torch.randn(1, 4, 1, 1)
+    pixels = tiny_model.decode(latents)
+    torch.testing.assert_close(received[0], latents / tiny_model.scaling_factor)
+    assert pixels.dtype == np.uint8 and pixels.shape == (1, 1, 5, 3)
+    assert pixels[0, 0, :, 0].tolist() == [0, 0, 127, 254, 255]

@@ -37,7 +37,25 @@ def test_identical_prompts_map_to_identity():
 
 def test_replacement_mapper_swaps_words_and_needs_equal_word_counts():
     m = replacement_mapper("a cat on a sofa", "a dog on a sofa", TOK)
-    assert m[2, 2] == 1 and m.sum() == 77
+    assert torch.equal(m, torch.eye(77))  # one token each: the word swap is the identity
+
+
+def test_replacement_mapper_spreads_a_word_over_more_tokens_like_the_reference():
+    """ "cat" (1 token) -> "armadillo" (2 tokens): the source token spreads 1/2 over both; after the
+    last changed word the reference sets M[j, j] = 1 by TARGET index (its loop's quirk), so
+    source token 3 maps nowhere."""
+    source, target = "a cat on a sofa", "a armadillo on a sofa"
+    assert len(TOK(target).input_ids) == len(TOK(source).input_ids) + 1
+    m = replacement_mapper(source, target, TOK)
+    expected = torch.zeros(77, 77)
+    expected[0, 0] = expected[1, 1] = 1
+    expected[2, 2] = expected[2, 3] = 0.5
+    for j in range(4, 77):
+        expected[j, j] = 1
+    assert torch.equal(m, expected)
+
+
+def test_replacement_mapper_needs_equal_word_counts():
     with pytest.raises(ValueError, match="same number of words"):
         replacement_mapper("a cat", "a big dog", TOK)
 
