@@ -2,7 +2,7 @@
 
 import torch
 
-from piebench.methods import METHODS, Inversion
+from piebench.methods import METHODS, Batch, Inversion
 from tests.conftest import make_batch, method_config
 
 
@@ -105,3 +105,27 @@ def test_half_precision_runs_end_to_end(tiny_model):
         full = reference.edit(batch, reference.invert(batch))
         error = ((latents - full).norm() / full.norm()).item()
         assert error < BF16_REL_ERROR, (name, error)
+
+
+def swap_batch(same: bool = False) -> Batch:
+    batch = make_batch(1)
+    batch.source_prompts = ["a photo of a cat on a sofa"]
+    batch.target_prompts = batch.source_prompts if same else ["a photo of a dog on a sofa"]
+    batch.blended_words = [None]
+    return batch
+
+
+def test_replace_controller_maps_the_swapped_word(tiny_model):
+    """controller=replace sends the source word's attention to the swapped word; refine leaves an
+    unaligned token (cat vs dog: a gap pair scores better than a mismatch) to the target's own."""
+    full = {"editor.cross_replace_steps": 1.0, "editor.self_replace_steps": 1.0}
+    outs = {}
+    for controller, same in (("replace", False), ("refine", False), ("replace", True)):
+        cfg = method_config("ddim", **full, **{"editor.controller": controller})
+        method = METHODS.get("ddim")(tiny_model, cfg)
+        batch = swap_batch(same)
+        outs[controller, same] = method.edit_pairs(batch, method.invert(batch))
+    same = outs["replace", True]
+    torch.testing.assert_close(same[1], same[0], atol=1e-6, rtol=1e-6)  # identity mapping
+    assert (outs["replace", False][1] - outs["refine", False][1]).abs().max() > 1e-3
+    assert (outs["replace", False][1] - same[1]).abs().max() > 1e-3
