@@ -21,8 +21,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from piebench.cli_run import CONF_DIR
-from piebench.data.pie_bench import load_benchmark
-from piebench.data.sample_benchmark import SAMPLE_ROOT
+from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
 from piebench.manifest import device_name
 from piebench.methods import METHODS, Batch
 from piebench.methods.base import Inversion

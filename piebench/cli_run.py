@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -17,6 +16,7 @@ from piebench.config_schema import ConfigError, validate
 from piebench.data.errors import BenchmarkError
 from piebench.models.loading import ModelLoadError
 from piebench.registry import UnknownNameError
+from piebench.resources import config_dir
 from piebench.runner import RunError, Runner, RunSummary
 
 log = logging.getLogger("piebench")
@@ -24,7 +24,7 @@ CLEAN_ERRORS = (BenchmarkError, ConfigError, ModelLoadError, UnknownNameError, R
 _exit_codes: list[int] = []
 
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = config_dir()
 
 
 def swept_keys(argv: list[str]) -> list[str]:

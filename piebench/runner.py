@@ -25,8 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from piebench.data.errors import SampleError
-from piebench.data.pie_bench import Benchmark, Sample, load_benchmark
-from piebench.data.sample_benchmark import SAMPLE_ROOT
+from piebench.data.pie_bench import SAMPLE_ROOT, Benchmark, Sample, load_benchmark
 from piebench.manifest import (
     build_manifest,
     dataset_fingerprint,

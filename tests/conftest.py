@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,8 +11,9 @@ from omegaconf import DictConfig
 from piebench.methods import Batch
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel, images_to_tensor
+from piebench.resources import config_dir
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = config_dir()
 
 
 def compose_config(*overrides: str) -> DictConfig:

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from piebench.data.sample_benchmark import SAMPLE_ROOT
+from piebench.data.pie_bench import SAMPLE_ROOT
 from piebench.runner import RunError, Runner
 from tests.conftest import compose_config
 

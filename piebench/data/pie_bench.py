@@ -34,6 +34,9 @@ EDIT_TYPES: dict[int, str] = {
 MAPPING_FILE = "mapping_file.json"
 IMAGE_DIR = "annotation_images"
 MASK_SIZE = (512, 512)
+# The bundled sample benchmark (built by ``sample_benchmark``, which needs scikit-image; reading
+# it does not).
+SAMPLE_ROOT: Path = Path(__file__).resolve().parent / "sample"
 REQUIRED_FIELDS = ("image_path", "original_prompt", "editing_prompt", "editing_type_id", "mask")
 
 

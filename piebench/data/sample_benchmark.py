@@ -28,12 +28,11 @@ from PIL import Image
 from skimage import data as skdata
 from skimage import draw
 
-from piebench.data.pie_bench import EDIT_TYPES, IMAGE_DIR, MAPPING_FILE, MASK_SIZE
+from piebench.data.pie_bench import EDIT_TYPES, IMAGE_DIR, MAPPING_FILE, MASK_SIZE, SAMPLE_ROOT
 from piebench.data.rle import encode_rle
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_ROOT: Path = Path(__file__).resolve().parent / "sample"
 JPEG_QUALITY = 95
 README_FILE = "README.md"
 

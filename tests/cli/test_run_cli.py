@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from piebench.data.sample_benchmark import SAMPLE_ROOT
+from piebench.data.pie_bench import SAMPLE_ROOT
 from tests.metrics.tiny_networks import tiny_metrics_cfg
 
 BASE = ["method=direct", "model=tiny", "progress=false", "method.steps=4", "evaluate=false"]

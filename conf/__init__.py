@@ -1,0 +1,1 @@
+"""Hydra configs of piebench, installed as ``piebench.conf`` (see ``piebench.resources``)."""

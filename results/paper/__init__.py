@@ -1,0 +1,1 @@
+"""Published PIE-Bench tables, installed as ``piebench.paper`` (see ``piebench.resources``)."""
