@@ -2,9 +2,11 @@
 
     CLIP(I, T) = max(100 * cos(E_I(I), E_T(T)), 0)
 
-with ``openai/clip-vit-large-patch14`` by default, the images fed as uint8 (0..255) through the
-model's own ``CLIPProcessor`` (resize, centre crop, rescale, normalise) exactly as torchmetrics'
-``CLIPScore`` does in the reference. The edited-part score is the score of ``uint8(I * M)``
+with ``openai/clip-vit-large-patch14`` by default, the images fed as uint8 (0..255) exactly as
+torchmetrics' ``CLIPScore`` did in the reference. Images go through ``ClipImagePreprocess``
+(the transformers 4.x PIL processor's steps, done here so that the transformers version cannot
+change them); prompts through the model's tokenizer with padding, cut to the text model's
+positions (77) as torchmetrics does. The edited-part score is the score of ``uint8(I * M)``
 with the (border-forced) edit mask ``M``: pixels outside the edited region become black.
 """
 
@@ -14,8 +16,9 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import CLIPModel, CLIPProcessor
+from transformers import AutoTokenizer, CLIPModel, PreTrainedTokenizerBase
 
+from piebench.metrics.clip_preprocess import ClipImagePreprocess
 from piebench.metrics.weights import MissingWeightsError
 
 logger = logging.getLogger(__name__)
@@ -25,17 +28,25 @@ CONFIG_KEY = "metrics.clip.path"
 
 
 class ClipScorer:
-    """A CLIP model + processor pair scoring batches of (image, prompt) pairs."""
+    """A CLIP model, its tokenizer and the reference's image preprocessing, scoring batches of
+    (image, prompt) pairs."""
 
-    def __init__(self, model: CLIPModel, processor: CLIPProcessor) -> None:
+    def __init__(
+        self,
+        model: CLIPModel,
+        tokenizer: PreTrainedTokenizerBase,
+        preprocess: ClipImagePreprocess,
+    ) -> None:
         self.model = model.eval().requires_grad_(False)
-        self.processor = processor
+        self.tokenizer = tokenizer
+        self.preprocess = preprocess
 
     @classmethod
     def load(
         cls, path: str | Path = DEFAULT_CLIP, device: torch.device | str = "cpu"
     ) -> ClipScorer:
-        """Load a ``CLIPModel`` folder or hub id from local files only (no download).
+        """Load a ``CLIPModel`` folder or hub id from local files only (no download): model,
+        tokenizer and image preprocessing settings.
 
         Missing offline raises ``MissingWeightsError`` naming the model and ``metrics.clip.path``.
         """
@@ -43,7 +54,8 @@ class ClipScorer:
         source = str(local) if local.exists() else str(path)
         try:
             model = CLIPModel.from_pretrained(source, local_files_only=True)
-            processor = CLIPProcessor.from_pretrained(source, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            preprocess = ClipImagePreprocess.load(source)
         except OSError as err:
             raise MissingWeightsError(
                 "CLIP",
@@ -52,7 +64,7 @@ class ClipScorer:
                 CONFIG_KEY,
                 [source],
             ) from err
-        return cls(model.to(device), processor)
+        return cls(model.to(device), tokenizer, preprocess)
 
     @property
     def device(self) -> torch.device:
@@ -61,7 +73,7 @@ class ClipScorer:
     @torch.no_grad()
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         """(B,D) unit-norm embeddings of (B,3,H,W) uint8 images."""
-        pixels = self.processor(images=list(images.cpu()), return_tensors="pt")["pixel_values"]
+        pixels = self.preprocess(images)
         return _unit(_embedding(self.model.get_image_features(pixel_values=pixels.to(self.device))))
 
     @torch.no_grad()
@@ -71,7 +83,7 @@ class ClipScorer:
         Token sequences longer than the text model's positions (77) are cut to that length, as
         torchmetrics does in the reference (PIE-Bench prompts are far shorter).
         """
-        tokens = self.processor(text=prompts, return_tensors="pt", padding=True)
+        tokens = self.tokenizer(prompts, return_tensors="pt", padding=True)
         limit = self.model.config.text_config.max_position_embeddings
         features = self.model.get_text_features(
             input_ids=tokens["input_ids"][:, :limit].to(self.device),

@@ -3,8 +3,10 @@
 Built from the ``metrics`` config group (``conf/metrics/parity.yaml``): ``clip.path``,
 ``dino.weights`` / ``dino.arch``, ``lpips.backbone_weights``, ``fid.inception_weights`` and
 ``device``. One ``MetricNetworks`` is shared by every run scored in a command, so each network
-loads once. Tests inject tiny random networks through the same keys (or by assigning the
-attribute directly).
+loads once. The networks carry no library-era behaviour (SSIM border, DINO resize antialias):
+that is the metric profile's (``profiles.py``), passed at compute time, so one set of networks
+serves every profile. Tests inject tiny random networks through the same keys (or by assigning
+the attribute directly).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from piebench.metrics.structure import DinoArch, KeySelfSimilarity, build_dino
 from piebench.metrics.weights import resolve_device
 
 logger = logging.getLogger(__name__)
+
+CLIP_PREPROCESS = "PIL short-side resize + centre crop (transformers 4.x CLIPImageProcessor)"
 
 
 class MetricNetworks:
@@ -52,7 +56,6 @@ class MetricNetworks:
             model,
             resize=int(section.get("resize", 224)),
             max_size=int(section.get("max_size", 480)),
-            antialias=bool(section.get("antialias", True)),
         )
 
     @functools.cached_property
@@ -63,8 +66,8 @@ class MetricNetworks:
         """Where each network comes from, for the scores' metadata."""
         return {
             "clip": str(self._section("clip").get("path") or DEFAULT_CLIP),
+            "clip_image_preprocess": CLIP_PREPROCESS,
             "dino": _or_cache(self._section("dino").get("weights")),
-            "dino_resize_antialias": str(bool(self._section("dino").get("antialias", True))),
             "lpips_backbone": _or_cache(self._section("lpips").get("backbone_weights")),
             "inception": _or_cache(self._section("fid").get("inception_weights")),
             "device": str(self.device),

@@ -3,7 +3,8 @@
 Keys are exactly the reference's CSV column names (``psnr_unedit_part``,
 ``clip_similarity_target_image_edit_part``, ...). Pair metrics exist for the three regions:
 ``<family>`` (whole image), ``<family>_edit_part`` and ``<family>_unedit_part``; CLIP has the
-reference's three scores. ``DEFAULT_METRICS`` is the reference's default set (Table 1).
+reference's three scores. ``DEFAULT_METRICS`` is the reference's default set (Table 1). Each
+computation receives the evaluation's ``MetricProfile`` (mode and library-era settings).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import torch
 
 from piebench.metrics.clip_score import masked_uint8
 from piebench.metrics.lpips_metric import lpips_distance
-from piebench.metrics.masked import PARTS, Mode, Part, nan_where_empty, region
+from piebench.metrics.masked import PARTS, Part, nan_where_empty, region
 from piebench.metrics.networks import MetricNetworks
-from piebench.metrics.pixel import mse, psnr, ssim
+from piebench.metrics.pixel import mse, psnr
+from piebench.metrics.profiles import MetricProfile
+from piebench.metrics.ssim import ssim
 from piebench.metrics.structure import structure_distance
 from piebench.registry import Registry
 
@@ -40,7 +43,7 @@ class PairBatch:
         return (images * 255).round().to(torch.uint8)
 
 
-Compute = Callable[[MetricNetworks, PairBatch, Mode], torch.Tensor]
+Compute = Callable[[MetricNetworks, PairBatch, MetricProfile], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -67,28 +70,46 @@ DEFAULT_METRICS: tuple[str, ...] = (
 
 
 def _pixel(
-    fn: Callable, part: Part, nets: MetricNetworks, b: PairBatch, mode: Mode
+    fn: Callable, part: Part, nets: MetricNetworks, b: PairBatch, profile: MetricProfile
 ) -> torch.Tensor:
-    return fn(b.source, b.edited, region(b.mask, part), mode)
+    return fn(b.source, b.edited, region(b.mask, part), profile.mode)
 
 
-def _lpips(part: Part, nets: MetricNetworks, b: PairBatch, mode: Mode) -> torch.Tensor:
-    return lpips_distance(nets.lpips, b.source, b.edited, region(b.mask, part), mode)
+def _ssim(part: Part, nets: MetricNetworks, b: PairBatch, profile: MetricProfile) -> torch.Tensor:
+    return ssim(
+        b.source,
+        b.edited,
+        region(b.mask, part),
+        profile.mode,
+        crop_border=profile.ssim_crop_border,
+        clamp_variance=profile.ssim_clamp_variance,
+    )
 
 
-def _structure(part: Part, nets: MetricNetworks, b: PairBatch, mode: Mode) -> torch.Tensor:
-    return structure_distance(nets.dino, b.source, b.edited, region(b.mask, part), mode)
+def _lpips(part: Part, nets: MetricNetworks, b: PairBatch, profile: MetricProfile) -> torch.Tensor:
+    return lpips_distance(nets.lpips, b.source, b.edited, region(b.mask, part), profile.mode)
 
 
-def _clip_source(nets: MetricNetworks, b: PairBatch, mode: Mode) -> torch.Tensor:
+def _structure(
+    part: Part, nets: MetricNetworks, b: PairBatch, profile: MetricProfile
+) -> torch.Tensor:
+    r = region(b.mask, part)
+    return structure_distance(
+        nets.dino, b.source, b.edited, r, profile.mode, antialias=profile.dino_antialias
+    )
+
+
+def _clip_source(nets: MetricNetworks, b: PairBatch, profile: MetricProfile) -> torch.Tensor:
     return nets.clip.score(b.uint8(b.source), b.source_prompts)
 
 
-def _clip_target(nets: MetricNetworks, b: PairBatch, mode: Mode) -> torch.Tensor:
+def _clip_target(nets: MetricNetworks, b: PairBatch, profile: MetricProfile) -> torch.Tensor:
     return nets.clip.score(b.uint8(b.edited), b.target_prompts)
 
 
-def _clip_target_edit_part(nets: MetricNetworks, b: PairBatch, mode: Mode) -> torch.Tensor:
+def _clip_target_edit_part(
+    nets: MetricNetworks, b: PairBatch, profile: MetricProfile
+) -> torch.Tensor:
     scores = nets.clip.score(masked_uint8(b.uint8(b.edited), b.mask), b.target_prompts)
     return nan_where_empty(scores, b.mask)
 
@@ -99,7 +120,7 @@ PAIR_FAMILIES: dict[str, tuple[Callable, bool, float]] = {
     "psnr": (functools.partial(_pixel, psnr), True, 1.0),
     "lpips": (_lpips, False, 1e3),
     "mse": (functools.partial(_pixel, mse), False, 1e4),
-    "ssim": (functools.partial(_pixel, ssim), True, 1e2),
+    "ssim": (_ssim, True, 1e2),
 }
 for _family, (_compute, _higher, _scale) in PAIR_FAMILIES.items():
     for _part in PARTS:

@@ -1,9 +1,10 @@
 """Structure distance (Tumanyan et al. 2022, as used by PIE-Bench): DINO ViT-B/8 key
 self-similarity.
 
-For an image ``x``: resize so the short side is 224 (long side at most 480), normalise with the
-ImageNet mean/std, run DINO ViT-B/8 and take the keys ``K`` (N tokens x 12 heads*64) of the last
-block's attention (layer 11, heads concatenated, CLS token included). Then
+For an image ``x``: resize so the short side is 224 (long side at most 480; antialiased or
+not per the metric profile's ``dino.antialias``), normalise with the ImageNet mean/std, run
+DINO ViT-B/8 and take the keys ``K`` (N tokens x 12 heads*64) of the last block's attention
+(layer 11, heads concatenated, CLS token included). Then
 
     S(x)_ij = <K_i, K_j> / max(|K_i| |K_j|, 1e-8)          (N x N cosine self-similarity)
     structure_distance(x, y) = mean_ij (S(x)_ij - S(y)_ij)^2
@@ -104,22 +105,19 @@ def _timm_cache() -> list[Path]:
 class KeySelfSimilarity:
     """Last-block key self-similarity of a ViT (DINO or timm: both expose ``blocks[-1].attn.qkv``)."""
 
-    def __init__(
-        self, model: torch.nn.Module, resize: int = 224, max_size: int = 480, antialias: bool = True
-    ) -> None:
+    def __init__(self, model: torch.nn.Module, resize: int = 224, max_size: int = 480) -> None:
         self.model, self.resize, self.max_size = model, resize, max_size
-        # The reference resizes tensors with torchvision's default, which is antialiased since
-        # torchvision 0.17 and was not before (the paper era): a recorded setting, not a constant.
-        self.antialias = antialias
         self.patch_size = model.patch_embed.patch_size[0]
 
-    def prepare(self, images: torch.Tensor, mode: Mode) -> torch.Tensor:
+    def prepare(self, images: torch.Tensor, mode: Mode, antialias: bool) -> torch.Tensor:
         """Resize + ImageNet-normalise (B,3,H,W) [0,1] images (0..255 values in parity mode).
 
         Inputs decode from uint8 files, so ``round(255 x)`` restores the reference's integers.
+        The reference resizes with torchvision's default, antialiased since torchvision 0.17
+        and not before: ``antialias`` is the profile's ``dino.antialias``, never the library's.
         """
         scaled = (images * 255).round() if mode == "parity" else images
-        resized = TF.resize(scaled, [self.resize], max_size=self.max_size, antialias=self.antialias)
+        resized = TF.resize(scaled, [self.resize], max_size=self.max_size, antialias=antialias)
         return TF.normalize(resized, IMAGENET_MEAN, IMAGENET_STD)
 
     @torch.no_grad()
@@ -151,10 +149,13 @@ def structure_distance(
     edited: torch.Tensor,
     region: torch.Tensor,
     mode: Mode,
+    *,
+    antialias: bool,
 ) -> torch.Tensor:
-    """(B,) MSE between the key self-similarity matrices of source and edited (module docs)."""
+    """(B,) MSE between the key self-similarity matrices of source and edited (module docs);
+    ``antialias`` is the input resize's (the profile's ``dino.antialias``)."""
     x, y, weights = restrict(source, edited, region, mode)
-    x, y = extractor.prepare(x, mode), extractor.prepare(y, mode)
+    x, y = extractor.prepare(x, mode, antialias), extractor.prepare(y, mode, antialias)
     sq_diff = (extractor(y) - extractor(x)) ** 2
     if weights is not None:
         w = extractor.token_weights(weights, tuple(x.shape[-2:]))

@@ -2,6 +2,7 @@
 
 The config is ``conf/evaluate.yaml`` (defaults ``data: sample``, ``metrics: parity``), composed
 with Hydra's compose API so the commands take the same ``key=value`` overrides as ``run``.
+Every table starts with a line naming the metric profile and its settings.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-import piebench
 from piebench.data.errors import BenchmarkError
 from piebench.metrics.networks import MetricNetworks
+from piebench.metrics.profiles import resolve_profile
 from piebench.metrics.weights import MissingWeightsError
 from piebench.registry import UnknownNameError
-from piebench.scoring.evaluate import evaluate_run, metric_names, scores_path
+from piebench.resources import config_dir
+from piebench.scoring.evaluate import evaluate_run, metric_names, scores_path, stale_reason
 from piebench.scoring.leaderboard import leaderboard
 from piebench.scoring.tables import (
     FORMATS,
     aggregate,
+    caption,
     compare_paper,
     display,
     label,
@@ -36,7 +39,7 @@ from piebench.scoring.tables import (
 
 logger = logging.getLogger(__name__)
 
-CONF_DIR = Path(piebench.__file__).resolve().parent.parent / "conf"
+CONF_DIR = config_dir()
 USER_ERRORS = (MissingWeightsError, UnknownNameError, BenchmarkError, FileNotFoundError, ValueError)
 
 
@@ -61,28 +64,31 @@ def _setup_logging() -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-def load_scores(run_dir: str | Path, mode: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A run's saved per-sample scores of ``mode`` and their sidecar (adds a ``mode`` column)."""
-    path = scores_path(run_dir, mode)
+def load_scores(run_dir: str | Path, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's saved per-sample scores of a metric profile and their sidecar (adds a
+    ``profile`` column)."""
+    path = scores_path(run_dir, profile)
     frame = pd.read_csv(path, dtype={"id": str, "run": str, "method": str, "error": str})
     meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-    return frame.assign(mode=mode), meta
+    return frame.assign(profile=profile), meta
 
 
 def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, Any]]]:
-    """Scores of every run: saved ones reused unless ``force`` or metrics are missing."""
+    """Scores of every run: saved ones reused unless ``force`` or ``stale_reason`` says why not."""
     metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    mode, names = metrics_cfg["mode"], metric_names(metrics_cfg)
+    profile, names = resolve_profile(metrics_cfg), metric_names(metrics_cfg)
     networks = MetricNetworks(metrics_cfg)  # shared: each network loads once per command
     out = []
     for run_dir in cfg.runs:
-        path = scores_path(Path(str(run_dir)).expanduser(), mode)
-        if force or not path.is_file() or not set(names) <= set(pd.read_csv(path, nrows=0).columns):
+        path = scores_path(Path(str(run_dir)).expanduser(), profile.name)
+        reason = "evaluate scores again" if force else stale_reason(path, profile, names)
+        if reason:
+            logger.info("%s: scoring (%s)", run_dir, reason)
             evaluate_run(run_dir, metrics_cfg=metrics_cfg, data_cfg=data_cfg, networks=networks)
         else:
             logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
-        out.append(load_scores(path.parent, mode))
+        out.append(load_scores(path.parent, profile.name))
     return out
 
 
@@ -97,15 +103,18 @@ def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], 
     frame = pd.concat([f for f, _ in scored], ignore_index=True)
     by = ["method"] if cfg.by == "method" else ["method", "edit_type"]
     aggregated = aggregate(frame, by=by)
-    mode = str(cfg.metrics.mode)
-    parts = [f"PIE-Bench scores, metric mode: {mode}", render(display(aggregated), fmt)]
+    profile = resolve_profile(OmegaConf.to_container(cfg.metrics, resolve=True))
+    parts = [
+        caption(f"PIE-Bench scores, {profile.header()}", fmt),
+        render(display(aggregated), fmt),
+    ]
     if cfg.compare == "paper":
         compared = compare_paper(aggregate(frame), load_paper())
         if compared.empty:
-            parts.append("(no run matches a row of the published Table 1)")
+            parts.append(caption("(no run matches a row of the published Table 1)", fmt))
         else:
             parts += [
-                f"Ours ({mode}) vs published Table 1 (paper units)",
+                caption(f"Ours vs published Table 1 (paper units), {profile.header()}", fmt),
                 render(compared.rename(columns=label), fmt),
             ]
     elif cfg.compare is not None:

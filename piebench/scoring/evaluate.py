@@ -2,9 +2,11 @@
 
 The flow per run: pick the samples (the run's records, or every benchmark image present in a
 reference-tree folder), decode source / edited / mask, score them in batches with every
-requested metric of the registry, write ``<run>/scores_<mode>.csv`` (+ a JSON sidecar with the
-mode, metric networks and harness version) and, when ``metrics.fid.enabled``, FID/KID per run
-and per edit type against the source images in ``<run>/set_scores.csv``.
+requested metric of the registry, write ``<run>/scores_<profile>.csv`` (+ a JSON sidecar with the
+metric profile and its settings, metric networks and harness version) and, when
+``metrics.fid.enabled``, FID/KID per run and per edit type against the source images in
+``<run>/set_scores.csv``. Saved scores are reused only under the settings they were computed
+with (``stale_reason``): the file name carries the profile, the sidecar its settings.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ import piebench
 from piebench.data.errors import SampleError
 from piebench.data.pie_bench import EDIT_TYPES, Sample, load_benchmark
 from piebench.metrics.fid import fid_from_features, kid_from_features
-from piebench.metrics.masked import check_mode
 from piebench.metrics.networks import MetricNetworks
+from piebench.metrics.profiles import MetricProfile, resolve_profile
 from piebench.metrics.registry import DEFAULT_METRICS, METRICS, PairBatch
 from piebench.metrics.timing import TIMING_COLUMNS
 from piebench.scoring.runs import RunFolder, open_run, read_edited
@@ -47,9 +49,23 @@ ID_COLUMNS: tuple[str, ...] = (
 SET_SCORES_FILE = "set_scores.csv"
 
 
-def scores_path(run_dir: str | Path, mode: str) -> Path:
-    """Where the per-sample scores of ``mode`` live: ``<run_dir>/scores_<mode>.csv``."""
-    return Path(run_dir) / f"scores_{mode}.csv"
+def scores_path(run_dir: str | Path, profile: str) -> Path:
+    """Where the per-sample scores of a metric profile live: ``<run_dir>/scores_<profile>.csv``."""
+    return Path(run_dir) / f"scores_{profile}.csv"
+
+
+def stale_reason(path: Path, profile: MetricProfile, names: Sequence[str]) -> str | None:
+    """Why the saved scores at ``path`` cannot stand for ``profile`` and ``names`` (None: they
+    can): missing file or sidecar, other settings (e.g. a file from before profiles existed, or
+    of a custom profile redefined since), or missing metric columns."""
+    sidecar = path.with_suffix(".json")
+    if not path.is_file() or not sidecar.is_file():
+        return "no saved scores"
+    saved = json.loads(sidecar.read_text(encoding="utf-8")).get("metric_settings")
+    if saved != profile.settings():
+        return f"saved under other metric settings ({saved}, now {profile.settings()})"
+    missing = sorted(set(names) - set(pd.read_csv(path, nrows=0).columns))
+    return f"saved scores lack {', '.join(missing)}" if missing else None
 
 
 def metric_names(metrics_cfg: Mapping[str, Any]) -> list[str]:
@@ -109,12 +125,14 @@ def evaluate_run(
             or a reference-tree folder (``annotation_images/`` of 4-panel strips only).
         data_root: the PIE-Bench folder of the source images and masks; overrides
             ``data_cfg["root"]``; both None = the bundled sample benchmark.
-        metrics_cfg: the ``metrics`` config group (``conf/metrics/parity.yaml``): ``mode``,
-            ``names``, ``batch_size``, ``device`` and the network paths. None = parity defaults.
+        metrics_cfg: the ``metrics`` config group (``conf/metrics/parity.yaml``): ``profile``
+            (with ``mode``, ``ssim.*`` and ``dino.antialias``; see ``metrics/profiles.py``),
+            ``names``, ``batch_size``, ``device`` and the network paths. None = the ``parity``
+            profile.
         data_cfg: the ``data`` config group (``types``, ``ids``, ``limit``, ``resolution``,
             ``mask_border``) selecting the samples; None = all samples, 512, border forced.
         networks: metric networks to reuse across runs (each loads once); None = new ones.
-        save: write ``<run_dir>/scores_<mode>.csv`` and its ``.json`` sidecar.
+        save: write ``<run_dir>/scores_<profile>.csv`` and its ``.json`` sidecar.
 
     Returns:
         A DataFrame with ``ID_COLUMNS`` (``status`` is ``ok``, ``failed`` = the method failed
@@ -126,10 +144,11 @@ def evaluate_run(
     Raises:
         MissingWeightsError: a metric network is neither configured nor cached offline.
         UnknownNameError: a configured metric name is not in the registry.
+        ValueError: an invalid metric profile (``profiles.resolve_profile``).
     """
     metrics_cfg = metrics_cfg or {}
     data_cfg = data_cfg or {}
-    mode = check_mode(str(metrics_cfg.get("mode", "parity")))
+    profile = resolve_profile(metrics_cfg)
     names = metric_names(metrics_cfg)
     networks = networks or MetricNetworks(metrics_cfg)
     run = open_run(run_dir)
@@ -145,7 +164,7 @@ def evaluate_run(
     for pending in _decoded_batches(run, samples, rows, resolution, border, batch_size):
         batch = pending.to_batch(networks.device)
         for name in names:
-            values = METRICS.get(name).compute(networks, batch, mode).float().cpu().numpy()
+            values = METRICS.get(name).compute(networks, batch, profile).float().cpu().numpy()
             for row, value in zip(pending.rows, values):
                 rows[row][name] = float(value)
         if fid_enabled:
@@ -158,18 +177,18 @@ def evaluate_run(
         scored += len(pending.rows)
     elapsed = time.perf_counter() - started
     logger.info(
-        "%s: scored %d/%d samples in %.1f s (%.2f samples/s, mode %s)",
+        "%s: scored %d/%d samples in %.1f s (%.2f samples/s, profile %s)",
         run.run_name,
         scored,
         len(rows),
         elapsed,
         scored / max(elapsed, 1e-9),
-        mode,
+        profile.name,
     )
     frame = pd.DataFrame(rows, columns=[*ID_COLUMNS, *names, *TIMING_COLUMNS])
     frame[names] = frame[names].astype(float)
     if save:
-        _save(run, frame, mode, names, networks, scored, elapsed)
+        _save(run, frame, profile, names, networks, scored, elapsed)
         if fid_enabled:
             set_scores(frame, features, metrics_cfg).to_csv(run.path / SET_SCORES_FILE, index=False)
     return frame
@@ -180,7 +199,7 @@ def _select_samples(
 ) -> list[tuple[str, Sample | None]]:
     """(id, sample) pairs to score; ``sample`` is None for a recorded id unknown to the benchmark."""
     if root is None:
-        from piebench.data.sample_benchmark import SAMPLE_ROOT
+        from piebench.data.pie_bench import SAMPLE_ROOT
 
         root = SAMPLE_ROOT
     bench = load_benchmark(root, data_cfg.get("types"), data_cfg.get("ids"), data_cfg.get("limit"))
@@ -298,18 +317,20 @@ def set_scores(
 def _save(
     run: RunFolder,
     frame: pd.DataFrame,
-    mode: str,
+    profile: MetricProfile,
     names: list[str],
     networks: MetricNetworks,
     scored: int,
     elapsed: float,
 ) -> None:
-    path = scores_path(run.path, mode)
+    path = scores_path(run.path, profile.name)
     frame.to_csv(path, index=False)
     meta = {
         "run": run.run_name,
         "method": run.method,
-        "metric_mode": mode,
+        "metric_profile": profile.name,
+        "metric_mode": profile.mode,
+        "metric_settings": profile.settings(),
         "metrics": names,
         "networks": networks.describe(),
         "harness_version": piebench.__version__,

@@ -1,6 +1,8 @@
 """The leaderboard CSV: one row per scored run, stable column names (documented in README).
 
-Columns: ``method, run, model, metric_mode, n_images, n_scored, harness_version``, then the
+Columns: ``method, run, model, metric_mode, metric_profile, n_images, n_scored,
+harness_version`` (the profile names the library-era settings, e.g. ``parity`` = the published
+tables' evaluation, ``parity_current`` = the same evaluator under current libraries), then the
 headline metrics in paper units with the unit in the name (``structure_distance_x1e3,
 psnr_unedit_part, lpips_unedit_part_x1e3, mse_unedit_part_x1e4, ssim_unedit_part_x1e2,
 clip_similarity_target_image, clip_similarity_target_image_edit_part``) and ``total_s_mean``
@@ -23,6 +25,7 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "run",
     "model",
     "metric_mode",
+    "metric_profile",
     "n_images",
     "n_scored",
     "harness_version",
@@ -39,12 +42,13 @@ def leaderboard_row(frame: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str, A
         "run": meta.get("run", frame["run"].iloc[0] if len(frame) else ""),
         "model": meta.get("model", "unknown"),
         "metric_mode": meta.get("metric_mode"),
+        "metric_profile": meta.get("metric_profile"),
         "n_images": len(frame),
         "n_scored": len(ok),
         "harness_version": meta.get("harness_version"),
         "total_s_mean": ok["total_s"].mean() if "total_s" in ok else float("nan"),
     }
-    for column, name in zip(HEADLINE, LEADERBOARD_COLUMNS[7:-1]):
+    for column, name in zip(HEADLINE, LEADERBOARD_COLUMNS[-1 - len(HEADLINE) : -1]):
         row[name] = ok[column].mean() * scale_of(column) if column in ok else float("nan")
     return row
 

@@ -3,7 +3,8 @@
 Aggregates are NaN-excluding means (an empty region or an unscored sample is NaN) with the
 number of values behind each mean; metric values are shown in PIE-Bench Table 1's units
 (structure x10^3, LPIPS x10^3, MSE x10^4, SSIM x10^2, PSNR and CLIP as is) with an arrow saying
-whether higher or lower is better. Every table carries its metric mode.
+whether higher or lower is better. Every table carries its metric profile (``caption``: the
+profile's name and settings, as a comment line in csv and latex so the table still parses).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pandas as pd
 
 from piebench.metrics.registry import METRICS, scale_of
 from piebench.metrics.timing import TIMING_COLUMNS
+from piebench.resources import paper_table
 
-PAPER_TABLE = Path(__file__).resolve().parents[2] / "results" / "paper" / "table1.csv"
+PAPER_TABLE = paper_table()
 HEADLINE: tuple[str, ...] = (
     "structure_distance",
     "psnr_unedit_part",
@@ -40,13 +42,14 @@ def value_columns(frame: pd.DataFrame) -> list[str]:
 def aggregate(frame: pd.DataFrame, by: Sequence[str] = ("method",)) -> pd.DataFrame:
     """Mean of every metric per group in paper units, with counts.
 
-    Only ``status == "ok"`` rows count. Returns one row per group: the ``by`` columns, ``mode``
-    (when the frame has it), ``n`` (samples scored), each value column (NaN-excluding mean x
-    paper scale) and ``<column>__count`` (non-NaN values behind that mean).
+    Only ``status == "ok"`` rows count. Returns one row per group: the ``by`` columns,
+    ``profile`` (the metric profile, when the frame has it), ``n`` (samples scored), each value
+    column (NaN-excluding mean x paper scale) and ``<column>__count`` (non-NaN values behind
+    that mean).
     """
     ok = frame[frame["status"] == "ok"]
     columns = [c for c in value_columns(frame) if not ok[c].isna().all()] if len(ok) else []
-    keys = [*by, "mode"] if "mode" in frame.columns else list(by)
+    keys = [*by, "profile"] if "profile" in frame.columns else list(by)
     grouped = ok.groupby(keys, sort=False, dropna=False)
     out = grouped.size().rename("n").to_frame()
     for column in columns:
@@ -86,6 +89,13 @@ def display(aggregated: pd.DataFrame) -> pd.DataFrame:
 def _cell(value: float, count: int, n: int) -> str:
     text = "nan" if pd.isna(value) else f"{value:.2f}"
     return text if count == n else f"{text} (n={count})"
+
+
+def caption(text: str, fmt: str) -> str:
+    """A line above a table: as is in markdown, a ``#`` comment in csv, a ``%`` one in latex."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format '{fmt}'; valid formats: {', '.join(FORMATS)}")
+    return {"markdown": "", "csv": "# ", "latex": "% "}[fmt] + text
 
 
 def render(table: pd.DataFrame, fmt: str) -> str:
@@ -141,8 +151,8 @@ def compare_paper(aggregated: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame
         if published is None:
             continue
         base = {"method": ours["method"], "paper_row": published["key"]}
-        if "mode" in aggregated.columns:
-            base["mode"] = ours["mode"]
+        if "profile" in aggregated.columns:
+            base["profile"] = ours["profile"]
         rows = {kind: dict(base, kind=kind) for kind in ("ours", "paper", "delta", "delta_%")}
         for column in columns:
             mine, theirs = float(ours[column]), float(published[column])

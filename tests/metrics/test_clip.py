@@ -22,9 +22,9 @@ def images() -> torch.Tensor:
 
 def test_score_is_100_cosine_of_the_model(networks, images):
     scorer = networks.clip
-    inputs = scorer.processor(text=PROMPTS, images=list(images), return_tensors="pt", padding=True)
+    tokens = scorer.tokenizer(PROMPTS, return_tensors="pt", padding=True)
     with torch.no_grad():
-        logits = scorer.model(**inputs).logits_per_image
+        logits = scorer.model(pixel_values=scorer.preprocess(images), **tokens).logits_per_image
     cosine = torch.diagonal(logits) / scorer.model.logit_scale.exp()
     assert torch.allclose(
         networks.clip.score(images, PROMPTS), (100 * cosine).clamp(min=0), atol=1e-4
@@ -38,7 +38,20 @@ def test_negative_similarity_is_clamped_to_zero(networks, images):
         flipped.visual_projection.weight.neg_()
     positive = networks.clip.score(images, PROMPTS)
     assert torch.all(positive > 0)
-    assert torch.all(ClipScorer(flipped, networks.clip.processor).score(images, PROMPTS) == 0)
+    flipped_scorer = ClipScorer(flipped, networks.clip.tokenizer, networks.clip.preprocess)
+    assert torch.all(flipped_scorer.score(images, PROMPTS) == 0)
+
+
+def test_long_prompts_are_cut_to_the_text_positions_as_torchmetrics_does(networks, images):
+    long_prompt = " ".join(["a red cat"] * 40)  # ~120 tokens, the text model has 77 positions
+    tokens = networks.clip.tokenizer([long_prompt], return_tensors="pt")["input_ids"]
+    assert tokens.shape[1] > 77
+    with torch.no_grad():
+        cut = networks.clip.model.get_text_features(input_ids=tokens[:, :77])
+    cut = cut if isinstance(cut, torch.Tensor) else cut.pooler_output
+    assert torch.allclose(
+        networks.clip.text_features([long_prompt]), cut / cut.norm(dim=-1, keepdim=True)
+    )
 
 
 def test_edit_part_is_the_score_of_the_masked_image(networks, images):

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torchvision import transforms
 
 from piebench.metrics.masked import region
-from piebench.metrics.structure import build_dino, structure_distance
+from piebench.metrics.structure import KeySelfSimilarity, build_dino, structure_distance
 from piebench.metrics.weights import MissingWeightsError
 from tests.metrics.tiny_networks import TINY_DINO_ARCH, tiny_dino
 
 
 def reference_self_similarity(
-    model: torch.nn.Module, image: torch.Tensor, scale: float
+    model: torch.nn.Module, image: torch.Tensor, scale: float, antialias: bool
 ) -> torch.Tensor:
     """One image, step by step as the reference: Resize + Normalize on (scale x) values, the
     last block's qkv output split into (3, heads, tokens, head_dim), keys concatenated over heads."""
     prepare = transforms.Compose(
         [
-            transforms.Resize(64, max_size=480),
+            transforms.Resize(64, max_size=480, antialias=antialias),
             transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
         ]
     )
@@ -38,16 +40,17 @@ def reference_self_similarity(
     return (flat @ flat.T) / (norm @ norm.T).clamp(min=1e-8)
 
 
+@pytest.mark.parametrize("antialias", [False, True])
 @pytest.mark.parametrize(("mode", "scale"), [("parity", 255), ("clean", 1)])
-def test_matches_reference_recipe(pair, networks, mode, scale):
+def test_matches_reference_recipe(pair, networks, mode, scale, antialias):
     source, edited, mask = pair
     whole = region(mask, "whole")
-    ours = structure_distance(networks.dino, source, edited, whole, mode)
+    ours = structure_distance(networks.dino, source, edited, whole, mode, antialias=antialias)
     model = tiny_dino()
     for i in range(len(source)):
         expected = F.mse_loss(
-            reference_self_similarity(model, edited[i], scale),
-            reference_self_similarity(model, source[i], scale),
+            reference_self_similarity(model, edited[i], scale, antialias),
+            reference_self_similarity(model, source[i], scale, antialias),
         )
         assert ours[i] == pytest.approx(float(expected), rel=1e-4)
 
@@ -55,9 +58,14 @@ def test_matches_reference_recipe(pair, networks, mode, scale):
 def test_parity_region_variant_multiplies_the_images(pair, networks):
     source, edited, mask = pair
     unedit = region(mask, "unedit_part")
-    ours = structure_distance(networks.dino, source, edited, unedit, "parity")
+    ours = structure_distance(networks.dino, source, edited, unedit, "parity", antialias=False)
     explicit = structure_distance(
-        networks.dino, source * unedit, edited * unedit, region(mask, "whole"), "parity"
+        networks.dino,
+        source * unedit,
+        edited * unedit,
+        region(mask, "whole"),
+        "parity",
+        antialias=False,
     )
     assert torch.allclose(ours, explicit)
 
@@ -67,11 +75,10 @@ def test_zero_for_identical_positive_and_symmetric_otherwise(pair, networks, mod
     source, edited, mask = pair
     for part in ("whole", "edit_part"):
         r = region(mask, part)
-        assert torch.allclose(
-            structure_distance(networks.dino, source, source, r, mode), torch.zeros(2)
-        )
-        forward = structure_distance(networks.dino, source, edited, r, mode)
-        backward = structure_distance(networks.dino, edited, source, r, mode)
+        distance = functools.partial(structure_distance, networks.dino, antialias=True)
+        assert torch.allclose(distance(source, source, r, mode), torch.zeros(2))
+        forward = distance(source, edited, r, mode)
+        backward = distance(edited, source, r, mode)
         assert torch.all(forward > 0)
         assert torch.allclose(forward, backward)
 
@@ -79,13 +86,14 @@ def test_zero_for_identical_positive_and_symmetric_otherwise(pair, networks, mod
 def test_clean_whole_region_equals_unweighted_and_empty_region_is_nan(pair, networks):
     source, edited, mask = pair
     ones = torch.ones_like(mask)
-    weighted = structure_distance(networks.dino, source, edited, ones, "clean")
-    x = networks.dino.prepare(source, "clean")
-    y = networks.dino.prepare(edited, "clean")
+    weighted = structure_distance(networks.dino, source, edited, ones, "clean", antialias=True)
+    x = networks.dino.prepare(source, "clean", antialias=True)
+    y = networks.dino.prepare(edited, "clean", antialias=True)
     plain = ((networks.dino(x) - networks.dino(y)) ** 2).flatten(1).mean(1)
     assert torch.allclose(weighted, plain)
     empty = region(ones, "unedit_part")
-    assert torch.isnan(structure_distance(networks.dino, source, edited, empty, "clean")).all()
+    nan = structure_distance(networks.dino, source, edited, empty, "clean", antialias=True)
+    assert torch.isnan(nan).all()
 
 
 def test_missing_dino_names_the_file_and_the_config_key(tmp_path, monkeypatch):
@@ -97,12 +105,11 @@ def test_missing_dino_names_the_file_and_the_config_key(tmp_path, monkeypatch):
         build_dino(None)
 
 
-def test_resize_antialias_is_a_recorded_setting():
-    from piebench.metrics.structure import KeySelfSimilarity
-
+def test_resize_antialias_is_the_profile_setting():
+    extractor = KeySelfSimilarity(tiny_dino(), resize=64)
     images = torch.rand(1, 3, 96, 96)
-    smooth = KeySelfSimilarity(tiny_dino(), resize=64, antialias=True).prepare(images, "clean")
-    sharp = KeySelfSimilarity(tiny_dino(), resize=64, antialias=False).prepare(images, "clean")
+    smooth = extractor.prepare(images, "clean", antialias=True)
+    sharp = extractor.prepare(images, "clean", antialias=False)
     old_default = transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(
         F.interpolate(images, size=(64, 64), mode="bilinear", align_corners=False)
     )

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
 from piebench.__main__ import main
+from piebench.metrics.profiles import BUILTIN_PROFILES, resolve_profile
+from piebench.scoring.evaluate import evaluate_run
 from piebench.scoring.leaderboard import LEADERBOARD_COLUMNS
+
+PARITY_HEADER = (
+    "metric profile: parity (mode=parity, ssim.crop_border=true, ssim.clamp_variance=false, "
+    "dino.antialias=false)"
+)
 
 
 def overrides(bench, runs, cfg) -> list[str]:
@@ -29,11 +38,8 @@ def test_evaluate_then_table_reuses_scores_then_leaderboard(
     args = overrides(bench, [our_run, reference_run], tiny_cfg)
     assert main(["evaluate", *args]) == 0
     printed = capsys.readouterr().out
-    assert (
-        "metric mode: parity" in printed
-        and "| direct " in printed
-        and "directinversion+p2p" in printed
-    )
+    assert printed.startswith(f"PIE-Bench scores, {PARITY_HEADER}\n")
+    assert "| direct " in printed and "directinversion+p2p" in printed
 
     def no_rescoring(*a, **k):
         raise AssertionError("table must reuse saved scores")
@@ -41,8 +47,11 @@ def test_evaluate_then_table_reuses_scores_then_leaderboard(
     monkeypatch.setattr("piebench.scoring.cli.evaluate_run", no_rescoring)
     assert main(["table", "--format", "csv", "compare=paper", *args]) == 0
     printed = capsys.readouterr().out
-    assert "psnr_unedit_part ↑" in printed and "vs published Table 1" in printed
-    assert "direct+p2p" in printed and "delta_%" in printed
+    assert printed.startswith(f"# PIE-Bench scores, {PARITY_HEADER}\n")
+    assert f"# Ours vs published Table 1 (paper units), {PARITY_HEADER}" in printed
+    assert "psnr_unedit_part ↑" in printed and "direct+p2p" in printed and "delta_%" in printed
+    assert main(["table", "--format", "latex", *args]) == 0
+    assert capsys.readouterr().out.startswith(f"% PIE-Bench scores, {PARITY_HEADER}\n")
 
     out = tmp_path / "board.csv"
     assert main(["leaderboard", f"out={out}", *args]) == 0
@@ -50,12 +59,42 @@ def test_evaluate_then_table_reuses_scores_then_leaderboard(
     assert tuple(board.columns) == LEADERBOARD_COLUMNS
     assert list(board["method"]) == ["direct", "directinversion+p2p"]
     assert list(board["n_scored"]) == [2, 3] and set(board["metric_mode"]) == {"parity"}
+    assert set(board["metric_profile"]) == {"parity"}
 
 
-def test_clean_mode_is_labelled_and_scored_separately(bench, our_run, tiny_cfg, capsys):
-    assert main(["evaluate", "metrics=clean", *overrides(bench, [our_run], tiny_cfg)]) == 0
-    assert "metric mode: clean" in capsys.readouterr().out
-    assert (our_run / "scores_clean.csv").is_file() and not (our_run / "scores_parity.csv").exists()
+@pytest.mark.parametrize("profile", ["clean", "parity_current"])
+def test_other_profiles_are_labelled_and_scored_separately(
+    bench, our_run, tiny_cfg, capsys, profile
+):
+    assert main(["evaluate", f"metrics={profile}", *overrides(bench, [our_run], tiny_cfg)]) == 0
+    header = resolve_profile({"profile": profile}).header()
+    assert capsys.readouterr().out.startswith(f"PIE-Bench scores, {header}\n")
+    assert (our_run / f"scores_{profile}.csv").is_file()
+    assert not (our_run / "scores_parity.csv").exists()
+
+
+def test_table_rescores_files_saved_under_other_settings(bench, our_run, tiny_cfg, monkeypatch):
+    """A scores file whose sidecar records other settings (here: one from before profiles,
+    scored with today's SSIM and DINO resize) is scored again, not reused."""
+    args = overrides(bench, [our_run], tiny_cfg)
+    assert main(["evaluate", *args]) == 0
+    sidecar = our_run / "scores_parity.json"
+    meta = json.loads(sidecar.read_text())
+    assert meta["metric_profile"] == "parity"
+    assert meta["metric_settings"] == BUILTIN_PROFILES["parity"].settings()
+    del meta["metric_settings"]
+    sidecar.write_text(json.dumps(meta))
+    calls = []
+
+    def counting(*a, **k):
+        calls.append(a)
+        return evaluate_run(*a, **k)
+
+    monkeypatch.setattr("piebench.scoring.cli.evaluate_run", counting)
+    assert main(["table", *args]) == 0
+    assert len(calls) == 1
+    assert main(["table", *args]) == 0  # the rescored file has the settings: reused
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -63,6 +102,7 @@ def test_clean_mode_is_labelled_and_scored_separately(bench, our_run, tiny_cfg, 
     [
         ("metrics.lpips.backbone_weights=/nowhere/sq.pth", "metrics.lpips.backbone_weights=<path>"),
         ("metrics.names=[psnr_unedited]", "Did you mean 'psnr_unedit_part'"),
+        ("metrics.dino.antialias=true", "contradicts profile 'parity'"),
     ],
 )
 def test_user_errors_are_one_line(bench, our_run, tiny_cfg, capsys, override, message):

@@ -33,6 +33,14 @@ def test_our_run_rows_statuses_timings_and_saved_scores(bench, our_run, tiny_cfg
     assert saved.is_file()
     meta = json.loads(saved.with_suffix(".json").read_text())
     assert meta["metric_mode"] == "parity" and meta["n_scored"] == 2 and meta["model"] == "tiny-sd"
+    assert meta["metric_profile"] == "parity"
+    assert meta["metric_settings"] == {
+        "mode": "parity",
+        "ssim.crop_border": True,
+        "ssim.clamp_variance": False,
+        "dino.antialias": False,
+    }
+    assert "transformers 4.x" in meta["networks"]["clip_image_preprocess"]
 
 
 def test_values_equal_the_metrics_on_the_decoded_files(bench, our_run, tiny_cfg, networks):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 from piebench.scoring.leaderboard import LEADERBOARD_COLUMNS, leaderboard
 from piebench.scoring.tables import (
     aggregate,
+    caption,
     compare_paper,
     display,
     load_paper,
@@ -64,6 +66,28 @@ def test_display_marks_units_directions_and_counts(frame):
     assert "\\begin{tabular}" in render(shown, "latex")
 
 
+def test_caption_keeps_csv_and_latex_parseable(frame):
+    assert caption("metric profile: parity", "markdown") == "metric profile: parity"
+    assert caption("metric profile: parity", "csv") == "# metric profile: parity"
+    assert caption("metric profile: parity", "latex") == "% metric profile: parity"
+    shown = render(display(aggregate(frame)), "csv")
+    parsed = pd.read_csv(io.StringIO(caption("x", "csv") + "\n" + shown), comment="#")
+    assert list(parsed["method"]) == ["direct", "my+thing"]
+    with pytest.raises(ValueError, match="valid formats"):
+        caption("x", "html")
+
+
+def test_aggregate_keeps_profiles_apart(frame):
+    both = pd.concat([frame.assign(profile="parity"), frame.assign(profile="parity_current")])
+    table = aggregate(both)
+    assert list(zip(table["method"], table["profile"])) == [
+        ("direct", "parity"),
+        ("my+thing", "parity"),
+        ("direct", "parity_current"),
+        ("my+thing", "parity_current"),
+    ]
+
+
 def test_compare_paper_deltas():
     paper = load_paper()
     ours = pd.DataFrame(
@@ -92,12 +116,21 @@ def test_paper_table_is_table_one():
 
 def test_leaderboard_columns_and_values(frame):
     runs = [
-        (g, {"metric_mode": "parity", "harness_version": "0.1.0", "model": "m"})
+        (
+            g,
+            {
+                "metric_mode": "parity",
+                "metric_profile": "parity_current",
+                "harness_version": "0.1.0",
+                "model": "m",
+            },
+        )
         for _, g in frame.groupby("run")
     ]
     board = leaderboard(runs)
     assert tuple(board.columns) == LEADERBOARD_COLUMNS
     first = board.iloc[0]
+    assert first["metric_profile"] == "parity_current"
     assert first["n_images"] == 4 and first["n_scored"] == 3
     assert first["structure_distance_x1e3"] == pytest.approx(12.0)
     assert first["mse_unedit_part_x1e4"] == pytest.approx(30.0)
