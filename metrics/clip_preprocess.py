@@ -29,6 +29,8 @@ import torch
 from PIL import Image
 from transformers.utils import cached_file
 
+from piebench.config_schema import ConfigError
+
 # Where a model keeps its image settings: (file, section); transformers 4.x and the hub's CLIP
 # models use the first, folders saved by transformers 5 the second.
 CONFIG_FILES = (("preprocessor_config.json", None), ("processor_config.json", "image_processor"))
@@ -50,7 +52,7 @@ class ClipImagePreprocess:
 
     def __post_init__(self) -> None:
         if max(self.crop_height, self.crop_width) > self.shortest_edge:
-            raise ValueError(
+            raise ConfigError(
                 f"CLIP crop {self.crop_height}x{self.crop_width} is larger than the resized short "
                 f"side {self.shortest_edge}"
             )
@@ -62,11 +64,11 @@ class ClipImagePreprocess:
         ``ValueError`` rather than being silently skipped."""
         off = [step for step in REQUIRED_STEPS if not config.get(step, True)]
         if off:
-            raise ValueError(f"CLIP preprocessing with {off[0]}=false is not supported")
+            raise ConfigError(f"CLIP preprocessing with {off[0]}=false is not supported")
         size, crop = config["size"], config["crop_size"]
         if isinstance(size, Mapping):
             if set(size) != {"shortest_edge"}:
-                raise ValueError(f"CLIP resize rule {size} is not supported (shortest_edge only)")
+                raise ConfigError(f"CLIP resize rule {size} is not supported (shortest_edge only)")
             size = size["shortest_edge"]
         crop_hw = (crop["height"], crop["width"]) if isinstance(crop, Mapping) else (crop, crop)
         return cls(
@@ -104,7 +106,7 @@ class ClipImagePreprocess:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) uint8 -> (B,3,crop_h,crop_w) float32 pixel values for the CLIP vision tower."""
         if images.dtype != torch.uint8:
-            raise ValueError(f"CLIP images must be uint8 (0..255), got {images.dtype}")
+            raise ConfigError(f"CLIP images must be uint8 (0..255), got {images.dtype}")
         return torch.from_numpy(np.stack([self._one(image) for image in images.cpu()]))
 
     def _one(self, image: torch.Tensor) -> np.ndarray:

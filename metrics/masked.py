@@ -22,6 +22,8 @@ from typing import Literal
 
 import torch
 
+from piebench.config_schema import ConfigError
+
 Mode = Literal["parity", "clean"]
 Part = Literal["whole", "edit_part", "unedit_part"]
 MODES: tuple[Mode, ...] = ("parity", "clean")
@@ -30,7 +32,7 @@ PARTS: tuple[Part, ...] = ("whole", "edit_part", "unedit_part")
 
 def check_mode(mode: str) -> Mode:
     if mode not in MODES:
-        raise ValueError(f"unknown metrics.mode '{mode}'; valid modes: {', '.join(MODES)}")
+        raise ConfigError(f"unknown metrics.mode '{mode}'; valid modes: {', '.join(MODES)}")
     return mode  # type: ignore[return-value]
 
 
@@ -43,7 +45,7 @@ def region(mask: torch.Tensor, part: Part) -> torch.Tensor:
         return mask
     if part == "unedit_part":
         return 1.0 - mask
-    raise ValueError(f"unknown region '{part}'; valid regions: {', '.join(PARTS)}")
+    raise ConfigError(f"unknown region '{part}'; valid regions: {', '.join(PARTS)}")
 
 
 def is_empty(region_: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from piebench.config_schema import ConfigError
 from piebench.metrics.masked import Mode, check_mode
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -103,7 +104,7 @@ def resolve_profile(metrics_cfg: Mapping[str, Any] | None) -> MetricProfile:
     cfg = metrics_cfg or {}
     name = str(cfg.get("profile") or cfg.get("mode") or "parity")
     if not _NAME.fullmatch(name):
-        raise ValueError(f"metrics.profile '{name}' must be letters, digits, '_', '.' or '-'")
+        raise ConfigError(f"metrics.profile '{name}' must be letters, digits, '_', '.' or '-'")
     builtin = BUILTIN_PROFILES.get(name)
     given = {
         "mode": cfg.get("mode"),
@@ -115,10 +116,10 @@ def resolve_profile(metrics_cfg: Mapping[str, Any] | None) -> MetricProfile:
     for key, value in given.items():
         if value is None:
             if builtin is None:
-                raise ValueError(f"metrics.profile '{name}' is not built in: set metrics.{key}")
+                raise ConfigError(f"metrics.profile '{name}' is not built in: set metrics.{key}")
             value = builtin.settings()[key]
         elif key != "mode" and not isinstance(value, bool):
-            raise ValueError(f"metrics.{key} must be true or false, got {value!r}")
+            raise ConfigError(f"metrics.{key} must be true or false, got {value!r}")
         values[key] = value
     profile = MetricProfile(
         name,
@@ -129,7 +130,7 @@ def resolve_profile(metrics_cfg: Mapping[str, Any] | None) -> MetricProfile:
     )
     if builtin is not None and profile != builtin:
         clash = [k for k, v in profile.settings().items() if builtin.settings()[k] != v]
-        raise ValueError(
+        raise ConfigError(
             f"metrics.{clash[0]}={_yaml(profile.settings()[clash[0]])} contradicts profile "
             f"'{name}' ({builtin.header()}); choose another profile "
             f"({', '.join(BUILTIN_PROFILES)}) or name the combination: metrics.profile=<name>"

@@ -76,19 +76,22 @@ def _run(cfg: DictConfig) -> None:
 
 def _score(cfg: DictConfig, summary: RunSummary) -> None:
     """Score the finished run and print its row; missing metric weights only skip scoring."""
+    from piebench.metrics.profiles import resolve_profile
     from piebench.metrics.weights import MissingWeightsError
     from piebench.scoring.evaluate import evaluate_run
-    from piebench.scoring.tables import aggregate, display, render
+    from piebench.scoring.tables import aggregate, caption, display, render
 
+    metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
     try:
         frame = evaluate_run(
             summary.run_dir,
-            metrics_cfg=OmegaConf.to_container(cfg.metrics, resolve=True),
+            metrics_cfg=metrics_cfg,
             data_cfg=OmegaConf.to_container(cfg.data, resolve=True),
         )
     except MissingWeightsError as err:
         print(f"piebench run: scoring skipped: {err} (or pass evaluate=false)", file=sys.stderr)
         return
+    print(caption(f"PIE-Bench scores, {resolve_profile(metrics_cfg).header()}", "markdown"))
     print(render(display(aggregate(frame)), "markdown"))
 
 

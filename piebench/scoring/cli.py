@@ -18,6 +18,7 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from piebench.config_schema import ConfigError
 from piebench.data.errors import BenchmarkError
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import resolve_profile
@@ -40,7 +41,14 @@ from piebench.scoring.tables import (
 logger = logging.getLogger(__name__)
 
 CONF_DIR = config_dir()
-USER_ERRORS = (MissingWeightsError, UnknownNameError, BenchmarkError, FileNotFoundError, ValueError)
+# Named user errors print one line; anything else (likely a bug) keeps its traceback.
+USER_ERRORS = (
+    MissingWeightsError,
+    UnknownNameError,
+    BenchmarkError,
+    ConfigError,
+    FileNotFoundError,
+)
 
 
 def load_config(overrides: list[str]) -> DictConfig:
@@ -55,7 +63,7 @@ def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfi
     args, overrides = parser.parse_known_args(argv)
     cfg = load_config(overrides)
     if not cfg.runs:
-        raise ValueError("no run folders given: pass runs=[outputs/direct,...]")
+        raise ConfigError("no run folders given: pass runs=[outputs/direct,...]")
     return args, cfg
 
 
@@ -118,7 +126,7 @@ def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], 
                 render(compared.rename(columns=label), fmt),
             ]
     elif cfg.compare is not None:
-        raise ValueError(f"unknown compare={cfg.compare!r}; valid: paper")
+        raise ConfigError(f"unknown compare={cfg.compare!r}; valid: paper")
     return "\n\n".join(parts)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from piebench.config_schema import ConfigError
 from piebench.metrics.registry import METRICS, scale_of
 from piebench.metrics.timing import TIMING_COLUMNS
 from piebench.resources import paper_table
@@ -94,7 +95,7 @@ def _cell(value: float, count: int, n: int) -> str:
 def caption(text: str, fmt: str) -> str:
     """A line above a table: as is in markdown, a ``#`` comment in csv, a ``%`` one in latex."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format '{fmt}'; valid formats: {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown format '{fmt}'; valid formats: {', '.join(FORMATS)}")
     return {"markdown": "", "csv": "# ", "latex": "% "}[fmt] + text
 
 
@@ -106,7 +107,7 @@ def render(table: pd.DataFrame, fmt: str) -> str:
         return table.to_latex(index=False, escape=True)
     if fmt == "markdown":
         return _markdown(table)
-    raise ValueError(f"unknown format '{fmt}'; valid formats: {', '.join(FORMATS)}")
+    raise ConfigError(f"unknown format '{fmt}'; valid formats: {', '.join(FORMATS)}")
 
 
 def _markdown(table: pd.DataFrame) -> str:
