@@ -18,11 +18,11 @@ from typing import Any
 
 import lpips
 
+from piebench.device import resolve_device
 from piebench.metrics.clip_score import DEFAULT_CLIP, ClipScorer
 from piebench.metrics.fid import InceptionFeatures, build_inception
 from piebench.metrics.lpips_metric import build_lpips
 from piebench.metrics.structure import DinoArch, KeySelfSimilarity, build_dino
-from piebench.metrics.weights import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class MetricNetworks:
 
     def __init__(self, cfg: Mapping[str, Any] | None = None) -> None:
         self.cfg: Mapping[str, Any] = cfg or {}
-        self.device = resolve_device(str(self.cfg.get("device", "auto")))
+        self.device = resolve_device(str(self.cfg.get("device", "auto")), "metrics.device")
 
     def _section(self, name: str) -> Mapping[str, Any]:
         return self.cfg.get(name) or {}

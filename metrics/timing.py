@@ -9,15 +9,15 @@ per image, so their mean is the headline "inference time" (lower is better).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
+from piebench.records import parse_records
+
 logger = logging.getLogger(__name__)
 
-RECORDS_FILE = "records.jsonl"
 TIMING_COLUMNS: tuple[str, ...] = ("inversion_s", "edit_s", "total_s", "peak_mem_mb")
 RECORD_COLUMNS: tuple[str, ...] = (
     "id",
@@ -35,18 +35,9 @@ RECORD_COLUMNS: tuple[str, ...] = (
 def read_records(path: str | Path) -> pd.DataFrame:
     """The latest record per sample id, indexed by id (string), in file order of first sight."""
     path = Path(path)
-    rows: dict[str, dict] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if not isinstance(record, dict) or "id" not in record:
-            logger.warning("%s:%d: skipping a line that is not a record: %.80s", path, number, line)
-            continue
-        rows[str(record["id"])] = record
+    rows, corrupt = parse_records(path)
+    for number in corrupt:
+        logger.warning("%s:%d: skipping a line that is not a record", path, number)
     frame = pd.DataFrame(list(rows.values()), columns=list(RECORD_COLUMNS))
     frame["id"] = frame["id"].astype(str)
     for column in TIMING_COLUMNS:

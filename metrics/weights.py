@@ -61,10 +61,3 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]
     return state
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` = the GPU when there is one, else the CPU; anything else is used as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)

@@ -19,6 +19,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from piebench.device import resolve_device
 from piebench.models.sd import SDModel
 from piebench.models.tiny import build_tiny_parts
 
@@ -36,18 +37,6 @@ DTYPES = {
 
 class ModelLoadError(RuntimeError):
     """The configured model cannot be loaded; the message says how to fix it."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; anything else is passed to torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError(
-            f"model.device={name} but no CUDA device is available (use auto or cpu)"
-        )
-    return device
 
 
 def resolve_dtype(name: str) -> torch.dtype:

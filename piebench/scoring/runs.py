@@ -18,7 +18,8 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from piebench.data.pie_bench import IMAGE_DIR
-from piebench.metrics.timing import RECORDS_FILE, read_records
+from piebench.metrics.timing import read_records
+from piebench.records import RECORDS_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -3,6 +3,8 @@ import json
 import pytest
 import torch
 
+from piebench.config_schema import ConfigError
+from piebench.device import resolve_device
 from piebench.methods import METHODS
 from piebench.models import loading
 from piebench.models.loading import ModelLoadError, load_model
@@ -39,8 +41,8 @@ def test_bad_dtype_and_device_are_named():
     with pytest.raises(ModelLoadError, match="model.dtype"):
         loading.resolve_dtype("fp8")
     if not torch.cuda.is_available():
-        with pytest.raises(ModelLoadError, match="no CUDA device"):
-            loading.resolve_device("cuda")
+        with pytest.raises(ConfigError, match="model.device=cuda but no CUDA device"):
+            resolve_device("cuda")
 
 
 def save_tiny_checkpoint(model, folder, scheduler_config=None):
