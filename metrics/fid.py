@@ -7,7 +7,8 @@
 The maths is torchmetrics' (``FrechetInceptionDistance`` / ``KernelInceptionDistance``) fed
 precomputed features, so a run's images go through the network once and any grouping (per edit
 type, per run) is cheap. The feature network is torchvision's Inception-v3 (2048-d pool
-features; inputs resized to 299 bilinear with antialiasing, ImageNet-normalised): values are
+features; inputs resized to 299 bilinear with antialiasing, ImageNet-normalised, then mapped to
+the weights' [-1, 1] input range by ``transform_input`` as torchvision does): values are
 comparable between runs of this harness, not with pytorch-fid / clean-fid's TF-ported Inception.
 Any module mapping (B,3,H,W) [0,1] images to (B,D) features can stand in (tests inject one).
 """
@@ -57,7 +58,9 @@ def build_inception(weights: str | Path | None = None) -> InceptionFeatures:
         f"{INCEPTION_URL} (torchvision inception_v3 state dict)",
         CONFIG_KEY,
     )
-    network = inception_v3(weights=None, aux_logits=False, init_weights=False)
+    # transform_input: the Google-ported weights expect [-1, 1] inputs; torchvision's builder sets
+    # it for these weights so that ImageNet-normalised inputs are mapped there first.
+    network = inception_v3(weights=None, aux_logits=False, transform_input=True, init_weights=False)
     state = {k: v for k, v in load_state_dict(path).items() if not k.startswith("AuxLogits.")}
     network.load_state_dict(state, strict=True)
     network.fc = nn.Identity()

@@ -1,11 +1,16 @@
-"""FID / KID maths against scipy on features from an injected extractor."""
+"""FID / KID maths against scipy and numpy on features from an injected extractor; the
+Inception loader against torchvision's own model on a random state dict."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from scipy import linalg
+from torchvision.models import inception_v3
 
 from piebench.metrics.fid import build_inception, fid_from_features, kid_from_features
 from piebench.metrics.weights import MissingWeightsError
@@ -21,6 +26,16 @@ def scipy_fid(real: np.ndarray, fake: np.ndarray) -> float:
     cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
     root = linalg.sqrtm(cov_r @ cov_f).real
     return float(((mu_r - mu_f) ** 2).sum() + np.trace(cov_r + cov_f - 2 * root))
+
+
+def numpy_kid(real: np.ndarray, fake: np.ndarray) -> float:
+    """Unbiased MMD^2 (Binkowski et al. 2018) with k(x, y) = (x.y / d + 1)^3, equal-size sets."""
+    m, d = real.shape
+    k_rr, k_ff, k_rf = (
+        (a @ b.T / d + 1) ** 3 for a, b in [(real, real), (fake, fake), (real, fake)]
+    )
+    off_diagonal = k_rr.sum() - np.trace(k_rr) + k_ff.sum() - np.trace(k_ff)
+    return float(off_diagonal / (m * (m - 1)) - 2 * k_rf.sum() / m**2)
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +66,84 @@ def test_kid_is_reproducible_and_near_zero_for_identical_sets(image_sets):
     assert abs(same) < first[0]
 
 
+def test_kid_on_all_samples_matches_numpy(image_sets):
+    """One subset of every sample: the draw only permutes rows, so KID is the full-set MMD^2."""
+    real, fake = image_sets[0][:70], image_sets[1]
+    expected = numpy_kid(real.double().numpy(), fake.double().numpy())
+    assert expected > 1e-3
+    mean, std = kid_from_features(real, fake, subsets=1, subset_size=len(real), seed=5)
+    assert mean == pytest.approx(expected, rel=1e-9)
+    assert std == 0.0
+
+
+def test_kid_subsets_are_seeded_draws_averaged_as_documented(image_sets):
+    """Mean and (population) std over subsets drawn by ``torch.randperm`` after seeding ``seed``:
+    per subset, ``subset_size`` real rows, then ``subset_size`` fake rows (torchmetrics' order)."""
+    real, fake = (f.double() for f in image_sets)
+    torch.manual_seed(7)
+    draws = []
+    for _ in range(4):
+        rows_real, rows_fake = torch.randperm(len(real))[:20], torch.randperm(len(fake))[:20]
+        draws.append(numpy_kid(real[rows_real].numpy(), fake[rows_fake].numpy()))
+    torch.manual_seed(123)
+    mean, std = kid_from_features(real, fake, subsets=4, subset_size=20, seed=7)
+    assert (mean, std) == pytest.approx((np.mean(draws), np.std(draws)), rel=1e-9)
+    after = torch.rand(3)  # the caller's RNG stream is left where it was
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.rand(3))
+
+
 def test_missing_inception_names_the_file_and_the_config_key(tmp_path, monkeypatch):
+    """Nothing cached, or a configured path that does not exist: the error names what was
+    looked at and the key to set, instead of torchvision trying to download."""
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(
         MissingWeightsError, match=r"inception_v3_google.*metrics\.fid\.inception_weights"
     ):
         build_inception(None)
+    missing = tmp_path / "inception.pth"
+    key = r"metrics\.fid\.inception_weights"
+    with pytest.raises(MissingWeightsError, match=rf"{re.escape(str(missing))}.*{key}"):
+        build_inception(missing)
+
+
+def save_random_inception(path: Path) -> torch.nn.Module:
+    """A random torchvision Inception-v3 saved as the real file is (aux head and 1000-way fc).
+
+    Its batch-norm statistics are set from one random batch so activations neither vanish nor
+    explode, which keeps the features image-dependent.
+    """
+    torch.manual_seed(0)
+    network = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    for layer in network.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.momentum = 1.0
+    with torch.no_grad():
+        network.train()(torch.randn(3, 3, 299, 299))
+    torch.save(network.state_dict(), path)
+    return network
+
+
+def test_inception_loader_matches_torchvision_on_a_saved_state_dict(tmp_path):
+    """Features equal torchvision's Inception-v3 as torchvision builds it for these weights
+    (``transform_input=True``: the Google-ported weights expect [-1, 1] inputs, torchvision
+    maps ImageNet-normalised ones), fc removed, after a 299 px antialiased bilinear resize and
+    ImageNet normalisation."""
+    state = save_random_inception(tmp_path / "inception.pth").state_dict()
+    reference = inception_v3(weights=None, transform_input=True, init_weights=False)
+    reference.load_state_dict(state)
+    reference.fc = torch.nn.Identity()
+    reference.eval()
+
+    images = torch.rand(2, 3, 320, 336, generator=torch.Generator().manual_seed(1))
+    resized = torch.nn.functional.interpolate(
+        images, size=(299, 299), mode="bilinear", align_corners=False, antialias=True
+    )
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = reference((resized - mean) / std)
+        features = build_inception(tmp_path / "inception.pth")(images)
+    assert features.shape == (2, 2048)
+    assert (expected[0] - expected[1]).abs().mean() > 1e-2 * expected.abs().mean()
+    torch.testing.assert_close(features, expected)
