@@ -116,9 +116,16 @@ class Sample:
         if not type_id.isdigit() or int(type_id) not in EDIT_TYPES:
             raise SampleError(sample_id, "editing_type_id", f"unknown edit type {type_id!r}")
         blended_words, warnings = parse_blended_word(str(entry.get("blended_word", "") or ""))
+        for name in ("image_path", "original_prompt", "editing_prompt"):
+            if not isinstance(entry[name], str) or not entry[name].strip():
+                raise SampleError(sample_id, name, "expected a non-empty string")
         mask = entry["mask"]
         if not isinstance(mask, list):
             raise SampleError(sample_id, "mask", "expected a run-length list")
+        try:  # decoded now, so a bad mask fails the sample before any compute is spent on it
+            decode_rle(mask, MASK_SIZE)
+        except MaskDecodeError as err:
+            raise SampleError(sample_id, "mask", str(err)) from err
         return cls(
             id=sample_id,
             root=root,

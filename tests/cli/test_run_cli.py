@@ -102,11 +102,7 @@ def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
     mapping = json.loads((data / "mapping_file.json").read_text())
     first, second, third, fourth = sorted(mapping)[:4]
     (data / "annotation_images" / mapping[first]["image_path"]).unlink()
-    mapping[second]["mask"] = [
-        0,
-        5,
-        7,
-    ]  # malformed RLE: the mask is not needed to edit, so it still runs
+    mapping[second]["mask"] = [0, 5, 7]  # malformed RLE: failed at load, never edited
     del mapping[third]["editing_prompt"]
     words = mapping[fourth]["blended_word"] = "sky night extra"  # used by its first two words
     (data / "mapping_file.json").write_text(json.dumps(mapping))
@@ -118,10 +114,13 @@ def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
         by_id[third]["status"] == "failed"
         and "editing_prompt: missing field" in by_id[third]["error"]
     )
-    assert by_id[second]["status"] == "ok"  # the mask is not needed to edit
+    assert (
+        by_id[second]["status"] == "failed"
+        and "mask: mask RLE has odd length" in (by_id[second]["error"])
+    )
     assert by_id[fourth]["status"] == "ok" and words in by_id[fourth]["warnings"][0]
     assert len(by_id) == 4  # limit=4: the first four entries, valid or not
-    assert "2 failed" in result.stdout
+    assert "3 failed" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -58,17 +58,18 @@ def test_fields_brackets_and_order(bench):
     sample = data.samples[0]
     assert sample.source_prompt == "a cat on a sofa" and sample.target_prompt == "a dog on a sofa"
     assert sample.original_prompt == "a [cat] on a sofa" and sample.blended_words == ("cat", "dog")
-    assert [str(e).split(":")[0] for e in data.invalid] == ["sample 000000000007"]
-    assert "missing field" in str(data.invalid[0])
+    invalid = [str(e).split(":")[0] for e in data.invalid]
+    assert invalid == ["sample 000000000005", "sample 000000000006", "sample 000000000007"]
+    assert "missing field" in str(data.invalid[2])
 
 
 def test_selection_by_type_ids_and_limit(bench):
     assert {s.edit_type for s in load_benchmark(bench, types=[1, "2"]).samples} == {1, 2}
     assert [s.id for s in load_benchmark(bench, ids=["000000000002"]).samples] == ["000000000002"]
     assert len(load_benchmark(bench, limit=2).samples) == 2
-    assert load_benchmark(bench, types=[3]).invalid == []  # the invalid entry has no type 3
-    last = load_benchmark(bench, limit=7)
-    assert len(last.samples) == 6 and len(last.invalid) == 1  # invalid entries count toward limit
+    assert load_benchmark(bench, types=[2]).invalid == []  # no invalid entry has type 2
+    last = load_benchmark(bench, limit=6)
+    assert len(last.samples) == 4 and len(last.invalid) == 2  # invalid entries count toward limit
     with pytest.raises(BenchmarkError, match="valid types: 0 \\(random\\)"):
         load_benchmark(bench, types=[12])
     with pytest.raises(BenchmarkError, match="ids not in"):
@@ -97,13 +98,15 @@ def test_images_are_converted_and_cropped_like_the_reference(bench):
 
 
 def test_bad_samples_raise_errors_naming_sample_and_field(bench):
-    by_id = {s.id: s for s in load_benchmark(bench).samples}
+    data = load_benchmark(bench)
+    by_id = {s.id: s for s in data.samples}
     with pytest.raises(SampleError, match="sample 000000000004: image_path: image file not found"):
         by_id["000000000004"].load_image()
-    with pytest.raises(SampleError, match="sample 000000000005: mask: .*odd length"):
-        by_id["000000000005"].mask()
-    with pytest.raises(SampleError, match="sample 000000000006: mask: .*outside"):
-        by_id["000000000006"].mask()
+    # malformed masks are caught when the benchmark is loaded, before any editing
+    invalid = {err.sample_id: str(err) for err in data.invalid}
+    assert "000000000005" not in by_id and "000000000006" not in by_id
+    assert "mask: mask RLE has odd length" in invalid["000000000005"]
+    assert "mask: mask RLE run starts at" in invalid["000000000006"]
     mask = by_id["000000000003"].mask()
     assert mask.shape == (512, 512) and mask[0].all() and mask[20, 20] == 1 and mask[300, 300] == 0
     assert by_id["000000000003"].mask(border=False)[0].sum() == 0
@@ -139,3 +142,14 @@ def test_long_blended_word_keeps_the_sample_with_a_warning(tmp_path):
     data = load_benchmark(tmp_path)
     assert not data.invalid and data.samples[0].blended_words == ("red", "car")
     assert "used the first two" in data.samples[0].warnings[0]
+
+
+@pytest.mark.parametrize(
+    "field, value", [("original_prompt", 3), ("editing_prompt", ""), ("image_path", None)]
+)
+def test_fields_are_validated_when_loading(tmp_path, field, value):
+    (tmp_path / "annotation_images").mkdir()
+    mapping = {"000000000001": {**entry("x.jpg"), field: value}}
+    (tmp_path / "mapping_file.json").write_text(json.dumps(mapping))
+    data = load_benchmark(tmp_path)
+    assert not data.samples and f"{field}: expected a non-empty string" in str(data.invalid[0])
