@@ -1,41 +1,70 @@
-"""EDICT (Wallace et al. 2023): exact inversion with two coupled latent sequences.
+"""EDICT (Wallace et al. 2023): exact inversion with two coupled latent sequences, as the
+reference's ``EDICT_editing`` runs it.
 
-The update rule differs from DDIM, so EDICT owns its loop; it reuses the schedule's DDIM maths
-(``prev_step`` and its exact algebraic inverse ``next_step``), ``guided_eps`` and the P2P controller.
+EDICT changes the update rule, so it owns its loop; the coupled-step maths is in
+``piebench.sampler.coupled`` (notation there: x, y, p, eps). What it reproduces:
 
-Notation (code -> paper): ``x, y`` -> the coupled sequences x_t, y_t; ``p`` (``mix_weight``) -> the
-mixing weight p = 0.93; ``eps(z)`` -> CFG epsilon at timestep t (w = ``guidance``, null prompt "").
-One denoising step at t (leapfrog: odd steps swap the roles of x and y):
+1. Precision: copies of the text encoder, UNet and VAE with every weight rounded through
+   ``weights_dtype`` (the reference loads fp16) and then cast to ``dtype`` (float64); the
+   timestep embedding, latents, alpha-bars and pixels in float64 too. The shared model is not
+   touched. Grid 980, ..., 0 (``steps_offset`` 0), only the last int(strength S) timesteps.
+2. Encoding: pixels x / 255 * 2 - 1 in float64; z_0 = a sample of the VAE posterior,
+   mean + std * noise, with noise ``randn((1,4,h,w))`` float32 from a CPU generator seeded with
+   ``seed`` for each sample (the reference reseeds with 1 before each call), so a sample's noise
+   does not depend on its batch. ``seed: null`` uses the run's per-sample generators instead.
+3. Inversion: x = y = z_0, coupled inversion with the source prompt, CFG ``guidance`` against the
+   empty prompt, up the kept timesteps (0, 20, ..., 780 at the defaults).
+4. Editing, from the inversion's (x, y) back down with CFG ``guidance``: ``p2p=false``
+   ("edict+direct_forward") denoises with the target prompt; ``p2p=true`` ("edict+p2p") with the
+   reference's own attention control (``piebench.p2p.edict_control``) on [uncond, source, target]
+   rows, the target's eps guiding. The image is x_0 (the reference shows its first sequence),
+   decoded by the float64 VAE and rounded to uint8 (the P2P family truncates).
 
-1. x_inter = DDIM(x, eps(y));  2. y_inter = DDIM(y, eps(x_inter));
-3. x' = p x_inter + (1 - p) y_inter;  4. y' = p y_inter + (1 - p) x'.
+Not reproduced, on purpose:
 
-Inversion undoes 4, 3, 2, 1 in that order, so invert -> denoise is exact up to rounding; the
-reference runs everything in float64 (``dtype``). Like the reference (``init_image_strength``
-0.8), only the last K = int(strength S) timesteps are used. Editing: the coupled denoising with the
-target prompt (the reference's "direct forward"), or with ``p2p=true`` with the P2P controller
-(source and target rows share the latent; the target's eps is used).
+- The reference first runs a full-strength inversion and reconstruction (guidance 7) only to
+  show a reconstruction panel; they do not feed the edit, and every call reseeds, so the edit's
+  inversion draws the same posterior noise with or without them. ``task=reconstruct`` instead
+  rebuilds the source from this method's own inversion (source prompt, ``guidance``).
+- Image loading: the reference crops with PIL's rounded float box and keeps non-RGB modes
+  (compositing alpha in [-1, 1] space); the harness's shared preparation differs only for
+  non-square or non-RGB files, which PIE-Bench (512x512 RGB) does not contain.
+- On CUDA the reference draws its noise from the CUDA generator; noise here always comes from CPU
+  generators (the reference's CPU run), so GPU runs match the reference's CPU outputs.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from piebench.methods.base import Batch, EditMethod, Inversion
-from piebench.methods.p2p_edit import interleave, p2p_settings
+from piebench.models.precision import precision_view
 from piebench.models.sd import SDModel
-from piebench.p2p.controller import EditPair, P2PController
-from piebench.p2p.processor import attention_control
+from piebench.p2p.edict_control import source_attention_control
+from piebench.sampler.coupled import (
+    CoupledSchedule,
+    EpsFn,
+    coupled_denoise_step,
+    coupled_invert_step,
+)
 from piebench.sampler.loop import guided_eps
 
-EpsFn = Callable[[torch.Tensor, int], torch.Tensor]
-Pair = tuple[torch.Tensor, torch.Tensor]
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def _dtype(cfg: Any, key: str, allowed: tuple[str, ...]) -> torch.dtype:
+    value = str(cfg[key])
+    if value not in allowed:
+        raise ValueError(f"method.{key} must be one of {', '.join(allowed)}, got {value!r}")
+    return DTYPES[value]
 
 
 class EDICT(EditMethod):
@@ -43,97 +72,95 @@ class EDICT(EditMethod):
 
     def __init__(self, model: SDModel, cfg: Any) -> None:
         super().__init__(model, cfg)
-        if str(cfg.dtype) not in DTYPES:
-            raise ValueError(f"method.dtype must be one of {sorted(DTYPES)}, got {cfg.dtype!r}")
-        dtype = DTYPES[str(cfg.dtype)]
-        unet = model.unet if dtype == model.dtype else copy.deepcopy(model.unet).to(dtype)
-        # a view of the shared model whose UNet runs in ``dtype`` (the shared one is left alone)
-        self.net = dataclasses.replace(model, unet=unet, dtype=dtype)
+        dtype = _dtype(cfg, "dtype", ("float32", "float64"))
+        rounding = ("float16", "bfloat16", "float32")
+        through = None if cfg.weights_dtype is None else _dtype(cfg, "weights_dtype", rounding)
+        self.net = precision_view(model, dtype, through)
+        self.coupled = CoupledSchedule(self.schedule.num_steps, self.schedule.config)
         self.p = float(cfg.mix_weight)
         steps = self.schedule.num_steps
         self.timesteps = self.schedule.timesteps[steps - int(steps * float(cfg.strength)) :]
 
-    # -- one coupled step each way -------------------------------------------------------------
-    def _denoise_step(self, i: int, t: int, x: torch.Tensor, y: torch.Tensor, eps: EpsFn) -> Pair:
-        first, second = (x, y) if i % 2 == 0 else (y, x)
-        first = self.schedule.prev_step(eps(second, t), t, first)
-        second = self.schedule.prev_step(eps(first, t), t, second)
-        x, y = (first, second) if i % 2 == 0 else (second, first)
-        x = self.p * x + (1 - self.p) * y
-        return x, (1 - self.p) * x + self.p * y
+    # -- encoding and decoding -----------------------------------------------------------------
+    def _posterior_noise(self, batch: Batch, shape: tuple[int, ...]) -> torch.Tensor:
+        """(B,4,h,w) float32 standard normal noise, one CPU draw per sample."""
+        seed = self.cfg.seed
+        generators = (
+            batch.generators
+            if seed is None
+            else [torch.Generator().manual_seed(int(seed)) for _ in range(len(batch))]
+        )
+        return torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
 
-    def _invert_step(self, i: int, t: int, x: torch.Tensor, y: torch.Tensor, eps: EpsFn) -> Pair:
-        y = (y - (1 - self.p) * x) / self.p
-        x = (x - (1 - self.p) * y) / self.p
-        first, second = (x, y) if i % 2 == 0 else (y, x)
-        second = self.schedule.next_step(eps(first, t), t, second)
-        first = self.schedule.next_step(eps(second, t), t, first)
-        return (first, second) if i % 2 == 0 else (second, first)
+    @torch.no_grad()
+    def encode(self, batch: Batch) -> torch.Tensor:
+        """z_0: a VAE posterior sample x scaling factor, (B,4,h,w) in ``dtype``."""
+        pixels = batch.images.to(self.net.device, self.net.dtype) / 255.0 * 2.0 - 1.0
+        posterior = self.net.vae.encode(pixels).latent_dist
+        noise = self._posterior_noise(batch, tuple(posterior.mean.shape[1:]))
+        sample = posterior.mean + posterior.std * noise.to(posterior.mean.device, self.net.dtype)
+        return sample * self.net.scaling_factor
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """(B,H,W,3) uint8 images from the ``dtype`` VAE; [0,1] values are rounded."""
+        z = latents.to(self.net.device, self.net.dtype) / self.net.scaling_factor
+        pixels = (self.net.vae.decode(z).sample / 2 + 0.5).clamp(0, 1)
+        return (pixels.permute(0, 2, 3, 1) * 255).round().cpu().numpy().astype(np.uint8)
 
     # -- epsilon functions -----------------------------------------------------------------------
-    def _embeddings(self, prompts: list[str], ids: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _cfg_eps(self, prompts: list[str], ids: list[str]) -> EpsFn:
         cond = self.net.encode_prompts(prompts, ids)
         null = self.net.encode_prompts([""]).expand_as(cond)
-        return cond, null
-
-    def _cfg_eps(self, prompts: list[str], ids: list[str]) -> EpsFn:
-        cond, null = self._embeddings(prompts, ids)
         guidance = float(self.cfg.guidance)
         return lambda z, t: guided_eps(self.net, self.schedule, z, t, cond, null, guidance)
 
-    def _p2p_eps(self, batch: Batch) -> tuple[EpsFn, P2PController]:
-        """eps of the target row of [src, tgt] rows that share one latent, under P2P control."""
-        ids = interleave(batch.ids, batch.ids)
-        cond, null = self._embeddings(interleave(batch.source_prompts, batch.target_prompts), ids)
-        pairs = [EditPair(s, t, None) for s, t in zip(batch.source_prompts, batch.target_prompts)]
-        size = tuple(batch.images.shape[-2:])
-        latent_size = (size[0] // 8, size[1] // 8)
-        controller = P2PController(
-            p2p_settings(self.cfg.editor),
-            pairs,
-            self.model.tokenizer,
-            len(self.timesteps),
-            latent_size,
-            self.model.device,
-        )
+    def _source_controlled_eps(self, batch: Batch) -> EpsFn:
+        """eps of the target prompt from one UNet call on [uncond, source, target] rows (run it
+        inside ``source_attention_control``)."""
+        labels = [*batch.ids, *batch.ids]
+        cond = self.net.encode_prompts([*batch.source_prompts, *batch.target_prompts], labels)
+        null = self.net.encode_prompts([""]).expand(len(batch), -1, -1)
+        context = torch.cat([null, cond])
         guidance = float(self.cfg.guidance)
 
         def eps(z: torch.Tensor, t: int) -> torch.Tensor:
-            rows = z.repeat_interleave(2, dim=0)
-            return guided_eps(self.net, self.schedule, rows, t, cond, null, guidance)[1::2]
+            rows = torch.cat([z, z, z])
+            out = self.schedule.to_eps(self.net.predict(rows, t, context), t, rows)
+            eps_uncond, _, eps_target = out.chunk(3)
+            return eps_uncond + guidance * (eps_target - eps_uncond)
 
-        return eps, controller
+        return eps
 
     # -- the method ------------------------------------------------------------------------------
     @torch.no_grad()
     def invert(self, batch: Batch) -> Inversion:
-        latents = self.model.encode_images(batch.images)
+        latents = self.encode(batch)
         eps = self._cfg_eps(batch.source_prompts, batch.ids)
-        x = y = latents.to(self.net.dtype)
+        x = y = latents
         xs = [x]
         steps = len(self.timesteps)
         for j, t in enumerate(reversed(self.timesteps)):
-            x, y = self._invert_step(steps - 1 - j, t, x, y, eps)
+            x, y = coupled_invert_step(self.coupled, self.p, steps - 1 - j, t, x, y, eps)
             xs.append(x)
         return Inversion(latents=latents, trajectory=torch.stack(xs), extras={"y": y})
 
     @torch.no_grad()
-    def _generate(
-        self, inversion: Inversion, eps: EpsFn, controller: P2PController | None = None
-    ) -> torch.Tensor:
+    def _generate(self, inversion: Inversion, eps: EpsFn) -> torch.Tensor:
         x, y = inversion.trajectory[-1], inversion.extras["y"]
         for i, t in enumerate(self.timesteps):
-            if controller is not None:
-                controller.step_start(i, t, x)
-            x, y = self._denoise_step(i, t, x, y, eps)
-        return x.float()
+            x, y = coupled_denoise_step(self.coupled, self.p, i, t, x, y, eps)
+        return x
 
     def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
+        """x_0 of the edit, (B,4,h,w) in ``dtype`` (decode it with ``decode``)."""
         if not self.cfg.p2p:
             return self._generate(inversion, self._cfg_eps(batch.target_prompts, batch.ids))
-        eps, controller = self._p2p_eps(batch)
-        with attention_control(self.net.unet, controller, self.model.explicit_attention):
-            return self._generate(inversion, eps, controller)
+        eps = self._source_controlled_eps(batch)
+        with source_attention_control(
+            self.net.unet, self.net.tokenizer, batch.source_prompts, batch.target_prompts
+        ):
+            return self._generate(inversion, eps)
 
     def reconstruct(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         return self._generate(inversion, self._cfg_eps(batch.source_prompts, batch.ids))
