@@ -27,6 +27,8 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
 from transformers import PreTrainedTokenizerBase
 
+from piebench.p2p.layer_io import layer_input, layer_output
+
 
 def token_match(
     tokenizer: PreTrainedTokenizerBase, source: str, target: str
@@ -75,35 +77,14 @@ class SourceAttentionProcessor:
     ) -> torch.Tensor:
         if attention_mask is not None:
             raise NotImplementedError("EDICT's source attention control takes no attention mask")
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        spatial = hidden_states.ndim == 4
-        if spatial:
-            b, c, h, w = hidden_states.shape
-            hidden_states = hidden_states.view(b, c, h * w).transpose(1, 2)
-        rows, tokens, _ = hidden_states.shape
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        is_cross = encoder_hidden_states is not None
-        context = encoder_hidden_states if is_cross else hidden_states
-        if is_cross and attn.norm_cross:
-            context = attn.norm_encoder_hidden_states(context)
-        query, key, value = (
-            _heads(attn, x)
-            for x in (attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context))
-        )
+        inp = layer_input(attn, hidden_states, encoder_hidden_states, temb)
+        query, key, value = (_heads(attn, x) for x in (inp.query, inp.key, inp.value))
         out = (
             self._cross(attn, query, key, value)
-            if is_cross
+            if inp.is_cross
             else self._self(attn, query, key, value)
         )
-        out = attn.to_out[1](attn.to_out[0](out.transpose(1, 2).reshape(rows, tokens, -1)))
-        if spatial:
-            out = out.transpose(-1, -2).reshape(b, c, h, w)
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        return layer_output(attn, out.transpose(1, 2).reshape(inp.rows, inp.tokens, -1), inp)
 
     @staticmethod
     def _self(

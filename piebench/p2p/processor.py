@@ -18,6 +18,7 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
 
 from piebench.p2p.controller import P2PController
+from piebench.p2p.layer_io import layer_input, layer_output
 
 
 def _place(layer_name: str) -> str:
@@ -42,26 +43,13 @@ class P2PAttnProcessor:
         temb: torch.Tensor | None = None,
         **kwargs: object,
     ) -> torch.Tensor:
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        spatial = hidden_states.ndim == 4
-        if spatial:
-            b, c, h, w = hidden_states.shape
-            hidden_states = hidden_states.view(b, c, h * w).transpose(1, 2)
-        rows, tokens, _ = hidden_states.shape
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        is_cross = encoder_hidden_states is not None
-        context = encoder_hidden_states if is_cross else hidden_states
-        if is_cross and attn.norm_cross:
-            context = attn.norm_encoder_hidden_states(context)
-        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
-
+        inp = layer_input(attn, hidden_states, encoder_hidden_states, temb)
+        rows, tokens, is_cross = inp.rows, inp.tokens, inp.is_cross
+        query, key, value = inp.query, inp.key, inp.value
         controlled = self.controller.wants_probs(is_cross, tokens)
         if controlled or self.explicit:
             query, key, value = (attn.head_to_batch_dim(x) for x in (query, key, value))
-            mask = attn.prepare_attention_mask(attention_mask, context.shape[1], rows)
+            mask = attn.prepare_attention_mask(attention_mask, inp.key.shape[1], rows)
             probs = attn.get_attention_scores(query, key, mask)
             if controlled:
                 probs = probs.view(rows, attn.heads, tokens, -1)
@@ -79,13 +67,7 @@ class P2PAttnProcessor:
             )
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
             out = out.transpose(1, 2).reshape(rows, tokens, -1).to(query.dtype)
-
-        out = attn.to_out[1](attn.to_out[0](out))
-        if spatial:
-            out = out.transpose(-1, -2).reshape(b, c, h, w)
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        return layer_output(attn, out, inp)
 
 
 @contextmanager

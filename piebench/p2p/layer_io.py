@@ -1,0 +1,71 @@
+"""What every attention processor of an SD transformer block does around the attention itself,
+as diffusers' ``AttnProcessor`` does it: the input side (spatial -> token layout, group norm,
+cross-attention context norm, q/k/v projections) and the output side (output projection, back to
+the spatial layout, residual, rescale). Our processors differ only in between."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from diffusers.models.attention_processor import Attention
+
+
+@dataclass
+class LayerInput:
+    """Projected ``query`` (rows, tokens, C) and ``key``/``value`` (rows, keys, C) of one call,
+    with what the output side needs back."""
+
+    query: torch.Tensor
+    key: torch.Tensor
+    value: torch.Tensor
+    residual: torch.Tensor
+    spatial_shape: tuple[int, ...] | None
+    is_cross: bool
+
+    @property
+    def rows(self) -> int:
+        return self.query.shape[0]
+
+    @property
+    def tokens(self) -> int:
+        return self.query.shape[1]
+
+
+def layer_input(
+    attn: Attention,
+    hidden_states: torch.Tensor,
+    encoder_hidden_states: torch.Tensor | None,
+    temb: torch.Tensor | None,
+) -> LayerInput:
+    residual = hidden_states
+    if attn.spatial_norm is not None:
+        hidden_states = attn.spatial_norm(hidden_states, temb)
+    spatial_shape = tuple(hidden_states.shape) if hidden_states.ndim == 4 else None
+    if spatial_shape is not None:
+        b, c, h, w = spatial_shape
+        hidden_states = hidden_states.view(b, c, h * w).transpose(1, 2)
+    if attn.group_norm is not None:
+        hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+    is_cross = encoder_hidden_states is not None
+    context = encoder_hidden_states if is_cross else hidden_states
+    if is_cross and attn.norm_cross:
+        context = attn.norm_encoder_hidden_states(context)
+    return LayerInput(
+        attn.to_q(hidden_states),
+        attn.to_k(context),
+        attn.to_v(context),
+        residual,
+        spatial_shape,
+        is_cross,
+    )
+
+
+def layer_output(attn: Attention, out: torch.Tensor, inp: LayerInput) -> torch.Tensor:
+    """Output projection of (rows, tokens, C) attention output, back to the input's layout."""
+    out = attn.to_out[1](attn.to_out[0](out))
+    if inp.spatial_shape is not None:
+        out = out.transpose(-1, -2).reshape(inp.spatial_shape)
+    if attn.residual_connection:
+        out = out + inp.residual
+    return out / attn.rescale_output_factor
