@@ -1,16 +1,26 @@
-"""FID and KID between two image sets, from Inception-v3 pool features.
+"""FID and KID between two image sets, from the standard FID Inception's pool features.
 
     FID = |mu_r - mu_f|^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2))        (Heusel et al. 2017)
     KID = MMD^2 with the kernel k(a, b) = (a.b / d + 1)^3, mean (std) over random subsets
                                                                     (Binkowski et al. 2018)
 
 The maths is torchmetrics' (``FrechetInceptionDistance`` / ``KernelInceptionDistance``) fed
-precomputed features, so a run's images go through the network once and any grouping (per edit
-type, per run) is cheap. The feature network is torchvision's Inception-v3 (2048-d pool
-features; inputs resized to 299 bilinear with antialiasing, ImageNet-normalised, then mapped to
-the weights' [-1, 1] input range by ``transform_input`` as torchvision does): values are
-comparable between runs of this harness, not with pytorch-fid / clean-fid's TF-ported Inception.
-Any module mapping (B,3,H,W) [0,1] images to (B,D) features can stand in (tests inject one).
+precomputed features, so a set's images go through the network once and any grouping (per edit
+type, per guidance weight) is cheap. The feature network is the one published FIDs use: the
+TensorFlow Inception (2015-12-05 graph) ported to PyTorch (torch-fidelity's
+``FeatureExtractorInceptionV3``, through torchmetrics' ``NoTrainInceptionV3`` wrapper, as
+torchmetrics' FID does; the same weights as pytorch-fid and clean-fid), 2048-d pool features.
+Images enter as uint8 and are resized to 299 x 299 inside the network; the resize changes the
+score, so it is a setting (``metrics.fid.resize``) recorded with every result:
+
+- ``tf_bilinear`` (default): TensorFlow-1.x-compatible bilinear, no antialiasing, as the
+  original TF FID code and torch-fidelity compute it;
+- ``antialias_bilinear``: torch bilinear with antialiasing, torchmetrics' default today.
+
+clean-fid's PIL-bicubic "clean" resize is not implemented. The weights
+(``pt_inception-2015-12-05-6726825d.pth`` of pytorch-fid; torch-fidelity saves the same weights
+as ``weights-inception-2015-12-05-6726825d.pth``) are read from a local file only. Any module
+mapping (B,3,H,W) [0,1] images to (B,D) features can stand in (tests inject one).
 """
 
 from __future__ import annotations
@@ -21,50 +31,85 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from torchmetrics.image.kid import KernelInceptionDistance
-from torchvision.models import inception_v3
-from torchvision.transforms import functional as TF
 
-from piebench.metrics.structure import IMAGENET_MEAN, IMAGENET_STD
-from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
+from piebench.config_schema import ConfigError
+from piebench.metrics.weights import (
+    MissingWeightsError,
+    find_weights,
+    load_state_dict,
+    torch_hub_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
-INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"
-INCEPTION_URL = f"https://download.pytorch.org/models/{INCEPTION_FILE}"
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = (
+    f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{INCEPTION_FILE}"
+)
+TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's cache name
 CONFIG_KEY = "metrics.fid.inception_weights"
-INCEPTION_SIZE = 299
+NETWORK = "FID Inception-v3 (TF 2015-12-05 graph, torch-fidelity port), 2048-d pool features"
+RESIZE_MODES = {
+    "tf_bilinear": "uint8 -> 299x299 TF1.x bilinear, no antialias (TF FID, torch-fidelity)",
+    "antialias_bilinear": "uint8 -> 299x299 torch bilinear with antialias (torchmetrics default)",
+}
+FID_CLASSES = 1008  # the TF graph's classifier; torchvision's ImageNet Inception has 1000
 
 
 class InceptionFeatures(nn.Module):
-    """(B,3,H,W) [0,1] images -> (B,2048) Inception-v3 pool features."""
+    """(B,3,H,W) [0,1] images -> (B,2048) pool features of the standard FID Inception.
 
-    def __init__(self, network: nn.Module) -> None:
+    Images are rounded to uint8 first (the network's input type; torchmetrics' ``normalize=True``
+    truncates instead, which can turn an image read as uint8 / 255 into other bytes).
+    """
+
+    def __init__(self, network: NoTrainInceptionV3, resize: str) -> None:
         super().__init__()
         self.network = network
+        self.resize = resize
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        resized = TF.resize(images, [INCEPTION_SIZE, INCEPTION_SIZE], antialias=True)
-        return self.network(TF.normalize(resized, IMAGENET_MEAN, IMAGENET_STD))
+        return self.network((images.clamp(0, 1) * 255).round().to(torch.uint8))
 
 
-def build_inception(weights: str | Path | None = None) -> InceptionFeatures:
-    """torchvision Inception-v3 from a state dict (``metrics.fid.inception_weights``) or cache."""
+def build_inception(
+    weights: str | Path | None = None, resize: str = "tf_bilinear"
+) -> InceptionFeatures:
+    """The FID Inception from ``metrics.fid.inception_weights`` or the torch.hub cache.
+
+    Raises ``MissingWeightsError`` naming the file and where to get it when it is absent or is
+    another network's (e.g. torchvision's ImageNet Inception-v3), ``ConfigError`` for an
+    unknown ``metrics.fid.resize``.
+    """
+    if resize not in RESIZE_MODES:
+        raise ConfigError(
+            f"config key metrics.fid.resize={resize!r}: valid values {', '.join(RESIZE_MODES)}"
+        )
+    network_name = "FID Inception-v3 (FID/KID)"
+    fetch = f"{INCEPTION_URL} (or torch-fidelity's {TORCH_FIDELITY_FILE}, the same weights)"
     path = find_weights(
-        "Inception-v3 (FID/KID)",
+        network_name,
         str(weights) if weights else None,
-        [torch_hub_checkpoint(INCEPTION_FILE)],
-        f"{INCEPTION_URL} (torchvision inception_v3 state dict)",
+        [torch_hub_checkpoint(name) for name in (INCEPTION_FILE, TORCH_FIDELITY_FILE)],
+        fetch,
         CONFIG_KEY,
     )
-    # transform_input: the Google-ported weights expect [-1, 1] inputs; torchvision's builder sets
-    # it for these weights so that ImageNet-normalised inputs are mapped there first.
-    network = inception_v3(weights=None, aux_logits=False, transform_input=True, init_weights=False)
-    state = {k: v for k, v in load_state_dict(path).items() if not k.startswith("AuxLogits.")}
-    network.load_state_dict(state, strict=True)
-    network.fc = nn.Identity()
-    return InceptionFeatures(network).eval().requires_grad_(False)
+    # Read as tensors only first: this checks the file is the FID network's state dict before
+    # torch-fidelity reads it again (with weights_only=False).
+    classifier = load_state_dict(path).get("fc.weight")
+    if classifier is None or tuple(classifier.shape) != (FID_CLASSES, 2048):
+        raise MissingWeightsError(
+            network_name, fetch, CONFIG_KEY, [f"{path} (not the FID Inception: no 1008-way fc)"]
+        )
+    network = NoTrainInceptionV3(
+        "inception-v3-compat",
+        ["2048"],
+        feature_extractor_weights_path=str(path),
+        antialias=resize == "antialias_bilinear",
+    )
+    return InceptionFeatures(network, resize).eval().requires_grad_(False)
 
 
 class _Precomputed(nn.Module):

@@ -20,7 +20,8 @@ import lpips
 
 from piebench.device import resolve_device
 from piebench.metrics.clip_score import DEFAULT_CLIP, ClipScorer
-from piebench.metrics.fid import InceptionFeatures, build_inception
+from piebench.metrics.fid import NETWORK as FID_NETWORK
+from piebench.metrics.fid import RESIZE_MODES, InceptionFeatures, build_inception
 from piebench.metrics.lpips_metric import build_lpips
 from piebench.metrics.structure import DinoArch, KeySelfSimilarity, build_dino
 
@@ -60,7 +61,13 @@ class MetricNetworks:
 
     @functools.cached_property
     def inception(self) -> InceptionFeatures:
-        return build_inception(self._section("fid").get("inception_weights")).to(self.device)
+        section = self._section("fid")
+        return build_inception(section.get("inception_weights"), self.fid_resize).to(self.device)
+
+    @property
+    def fid_resize(self) -> str:
+        """``metrics.fid.resize``: how images reach the FID Inception's 299 x 299 input."""
+        return str(self._section("fid").get("resize") or "tf_bilinear")
 
     def describe(self) -> dict[str, str | None]:
         """Where each network comes from, for the scores' metadata."""
@@ -70,6 +77,8 @@ class MetricNetworks:
             "dino": _or_cache(self._section("dino").get("weights")),
             "lpips_backbone": _or_cache(self._section("lpips").get("backbone_weights")),
             "inception": _or_cache(self._section("fid").get("inception_weights")),
+            "fid_network": FID_NETWORK,
+            "fid_resize": f"{self.fid_resize}: {RESIZE_MODES.get(self.fid_resize, '?')}",
             "device": str(self.device),
         }
 

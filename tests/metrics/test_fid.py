@@ -1,5 +1,5 @@
 """FID / KID maths against scipy and numpy on features from an injected extractor; the
-Inception loader against torchvision's own model on a random state dict."""
+standard FID Inception loader against torchmetrics' FID on a random state dict."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import torch
 from scipy import linalg
+from torchmetrics.image.fid import FrechetInceptionDistance
 from torchvision.models import inception_v3
 
+from piebench.config_schema import ConfigError
 from piebench.metrics.fid import build_inception, fid_from_features, kid_from_features
 from piebench.metrics.weights import MissingWeightsError
+from tests.metrics.tiny_networks import save_random_fid_inception
 
 
 def features(images: torch.Tensor) -> torch.Tensor:
@@ -94,56 +97,56 @@ def test_kid_subsets_are_seeded_draws_averaged_as_documented(image_sets):
 
 
 def test_missing_inception_names_the_file_and_the_config_key(tmp_path, monkeypatch):
-    """Nothing cached, or a configured path that does not exist: the error names what was
-    looked at and the key to set, instead of torchvision trying to download."""
+    """Nothing cached, or a configured path that does not exist: the error names the FID
+    Inception's file, where to get it and the key to set, instead of a download attempt."""
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    key = r"metrics\.fid\.inception_weights"
     with pytest.raises(
-        MissingWeightsError, match=r"inception_v3_google.*metrics\.fid\.inception_weights"
+        MissingWeightsError, match=rf"pt_inception-2015-12-05-6726825d\.pth.*pytorch-fid.*{key}"
     ):
         build_inception(None)
     missing = tmp_path / "inception.pth"
-    key = r"metrics\.fid\.inception_weights"
     with pytest.raises(MissingWeightsError, match=rf"{re.escape(str(missing))}.*{key}"):
         build_inception(missing)
 
 
-def save_random_inception(path: Path) -> torch.nn.Module:
-    """A random torchvision Inception-v3 saved as the real file is (aux head and 1000-way fc).
-
-    Its batch-norm statistics are set from one random batch so activations neither vanish nor
-    explode, which keeps the features image-dependent.
-    """
+def test_torchvision_imagenet_inception_is_refused(tmp_path):
+    """torchvision's ImageNet Inception-v3 (1000 classes) is not the FID network."""
     torch.manual_seed(0)
-    network = inception_v3(weights=None, aux_logits=True, init_weights=False)
-    for layer in network.modules():
-        if isinstance(layer, torch.nn.BatchNorm2d):
-            layer.momentum = 1.0
+    path = tmp_path / "inception_v3_google.pth"
+    torch.save(inception_v3(weights=None, aux_logits=False, init_weights=False).state_dict(), path)
+    with pytest.raises(MissingWeightsError, match="not the FID Inception"):
+        build_inception(path)
+
+
+def test_unknown_resize_mode_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"metrics\.fid\.resize='bicubic'.*tf_bilinear"):
+        build_inception(tmp_path / "x.pth", resize="bicubic")
+
+
+@pytest.fixture(scope="module")
+def fid_weights(tmp_path_factory) -> Path:
+    return save_random_fid_inception(tmp_path_factory.mktemp("fid") / "pt_inception.pth")
+
+
+def test_features_are_torchmetrics_fid_features(fid_weights):
+    """Our [0,1] images -> features equal what torchmetrics' FrechetInceptionDistance (the
+    standard network with the same weights file and the TF-compatible resize) accumulates from
+    the uint8 images; the antialiased resize gives other features (why the mode is recorded)."""
+    g = torch.Generator().manual_seed(3)
+    coarse = torch.randint(0, 256, (2, 3, 6, 5), generator=g, dtype=torch.uint8)
+    images = torch.nn.functional.interpolate(coarse.float(), size=(48, 40), mode="bilinear")
+    images = images.round().to(torch.uint8)
     with torch.no_grad():
-        network.train()(torch.randn(3, 3, 299, 299))
-    torch.save(network.state_dict(), path)
-    return network
-
-
-def test_inception_loader_matches_torchvision_on_a_saved_state_dict(tmp_path):
-    """Features equal torchvision's Inception-v3 as torchvision builds it for these weights
-    (``transform_input=True``: the Google-ported weights expect [-1, 1] inputs, torchvision
-    maps ImageNet-normalised ones), fc removed, after a 299 px antialiased bilinear resize and
-    ImageNet normalisation."""
-    state = save_random_inception(tmp_path / "inception.pth").state_dict()
-    reference = inception_v3(weights=None, transform_input=True, init_weights=False)
-    reference.load_state_dict(state)
-    reference.fc = torch.nn.Identity()
-    reference.eval()
-
-    images = torch.rand(2, 3, 320, 336, generator=torch.Generator().manual_seed(1))
-    resized = torch.nn.functional.interpolate(
-        images, size=(299, 299), mode="bilinear", align_corners=False, antialias=True
+        ours = build_inception(fid_weights, "tf_bilinear")(images.float() / 255).double()
+        other = build_inception(fid_weights, "antialias_bilinear")(images.float() / 255).double()
+    reference = FrechetInceptionDistance(
+        feature=2048,
+        feature_extractor_weights_path=str(fid_weights),
+        antialias=False,  # torchmetrics' flag for the TF-compatible resize
     )
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    with torch.no_grad():
-        expected = reference((resized - mean) / std)
-        features = build_inception(tmp_path / "inception.pth")(images)
-    assert features.shape == (2, 2048)
-    assert (expected[0] - expected[1]).abs().mean() > 1e-2 * expected.abs().mean()
-    torch.testing.assert_close(features, expected)
+    reference.update(images, real=True)
+    assert ours.shape == (2, 2048)
+    assert (ours[0] - ours[1]).abs().mean() > 1e-3 * ours.abs().mean()
+    assert (ours - other).abs().max() > 1e-3 * ours.abs().mean()
+    torch.testing.assert_close(reference.real_features_sum, ours.sum(0), rtol=1e-4, atol=1e-4)

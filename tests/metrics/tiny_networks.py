@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from timm.models.vision_transformer import VisionTransformer
-from torchvision.models import squeezenet1_1
+from torchvision.models import inception_v3, squeezenet1_1
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
 from piebench.models.tokenizer import build_clip_tokenizer
@@ -57,6 +57,25 @@ def save_random_squeezenet(file: Path) -> Path:
     """A randomly initialised torchvision ``squeezenet1_1`` state dict (the LPIPS backbone)."""
     torch.manual_seed(0)
     torch.save(squeezenet1_1(weights=None).state_dict(), file)
+    return file
+
+
+def save_random_fid_inception(file: Path) -> Path:
+    """A random state dict of the FID Inception saved as the real file is.
+
+    torchvision's Inception-v3 with the TF graph's 1008 classes and no aux head has exactly the
+    FID network's parameter names and shapes (the FID port differs only in pooling, which has no
+    parameters). Batch-norm statistics are set from one random batch so activations neither
+    vanish nor explode and the features depend on the image.
+    """
+    torch.manual_seed(0)
+    network = inception_v3(weights=None, aux_logits=False, init_weights=False, num_classes=1008)
+    for layer in network.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.momentum = 1.0
+    with torch.no_grad():
+        network.train()(torch.randn(2, 3, 299, 299))
+    torch.save(network.state_dict(), file)
     return file
 
 
