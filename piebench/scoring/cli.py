@@ -25,7 +25,13 @@ from piebench.metrics.profiles import resolve_profile
 from piebench.metrics.weights import MissingWeightsError
 from piebench.registry import UnknownNameError
 from piebench.resources import config_dir
-from piebench.scoring.evaluate import evaluate_run, metric_names, scores_path, stale_reason
+from piebench.scoring.evaluate import (
+    evaluate_run,
+    load_set_scores,
+    metric_names,
+    scores_path,
+    stale_reason,
+)
 from piebench.scoring.leaderboard import leaderboard
 from piebench.scoring.tables import (
     FORMATS,
@@ -36,6 +42,7 @@ from piebench.scoring.tables import (
     label,
     load_paper,
     render,
+    with_set_scores,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,10 +58,10 @@ USER_ERRORS = (
 )
 
 
-def load_config(overrides: list[str]) -> DictConfig:
-    """Compose ``conf/evaluate.yaml`` with ``key=value`` overrides."""
+def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
+    """Compose ``conf/<name>.yaml`` (``evaluate``, or ``report``) with ``key=value`` overrides."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("evaluate", overrides=overrides)
+        return compose(name, overrides=overrides)
 
 
 def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfig]:
@@ -110,7 +117,7 @@ def _emit(text: str, out: str | None) -> None:
 def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
     frame = pd.concat([f for f, _ in scored], ignore_index=True)
     by = ["method"] if cfg.by == "method" else ["method", "edit_type"]
-    aggregated = aggregate(frame, by=by)
+    aggregated = with_set_scores(aggregate(frame, by=by), load_set_scores(cfg.runs))
     profile = resolve_profile(OmegaConf.to_container(cfg.metrics, resolve=True))
     parts = [
         caption(f"PIE-Bench scores, {profile.header()}", fmt),
