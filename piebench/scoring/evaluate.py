@@ -27,6 +27,7 @@ import torch.nn.functional as F
 import piebench
 from piebench.data.errors import SampleError
 from piebench.data.pie_bench import EDIT_TYPES, Sample, load_benchmark
+from piebench.metrics.fid import NETWORK as FID_NETWORK
 from piebench.metrics.fid import fid_from_features, kid_from_features
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import MetricProfile, resolve_profile
@@ -281,9 +282,12 @@ def set_scores(
     features: Mapping[int, tuple[torch.Tensor, torch.Tensor]],
     metrics_cfg: Mapping[str, Any],
 ) -> pd.DataFrame:
-    """FID / KID of edited vs source images, over the run and per edit type.
+    """FID / KID of edited vs source images, over the run and per edit type (edit type 9,
+    "change style", is the one where a distribution distance says the most).
 
-    ``features`` maps a row of ``frame`` to its (source, edited) feature vectors.
+    ``features`` maps a row of ``frame`` to its (source, edited) feature vectors. Each row names
+    the feature network and its resize mode (``fid_network``, ``fid_resize``), so tables use
+    only values of the standard network (``load_set_scores``).
     """
     fid_cfg = metrics_cfg.get("fid") or {}
     groups: list[tuple[str, list[int]]] = [("all", sorted(features))]
@@ -309,9 +313,27 @@ def set_scores(
                 "fid": fid_from_features(real, fake),
                 "kid_mean": kid_mean,
                 "kid_std": kid_std,
+                "fid_network": FID_NETWORK,
+                "fid_resize": str(fid_cfg.get("resize") or "tf_bilinear"),
             }
         )
     return pd.DataFrame(out)
+
+
+def load_set_scores(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """The ``set_scores.csv`` rows of the standard FID network from every run that has one
+    (files written with the former torchvision network are left out, with a log line)."""
+    frames = []
+    for run_dir in run_dirs:
+        path = Path(str(run_dir)).expanduser() / SET_SCORES_FILE
+        if not path.is_file():
+            continue
+        sets = pd.read_csv(path, dtype={"run": str, "method": str})
+        if "fid_network" not in sets.columns or not (sets["fid_network"] == FID_NETWORK).all():
+            logger.info("%s: FID of another feature network, not shown (evaluate again)", path)
+            continue
+        frames.append(sets)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _save(

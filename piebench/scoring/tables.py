@@ -30,6 +30,7 @@ HEADLINE: tuple[str, ...] = (
     "clip_similarity_target_image",
     "clip_similarity_target_image_edit_part",
 )
+SET_COLUMNS: tuple[str, ...] = ("fid", "kid_mean", "kid_std")  # set scores (lower is better)
 COUNT_SUFFIX = "__count"
 FORMATS = ("markdown", "csv", "latex")
 _SUPERSCRIPT = {3: "³", 4: "⁴", 2: "²"}
@@ -60,6 +61,28 @@ def aggregate(frame: pd.DataFrame, by: Sequence[str] = ("method",)) -> pd.DataFr
     return out.reset_index()
 
 
+def with_set_scores(aggregated: pd.DataFrame, sets: pd.DataFrame) -> pd.DataFrame:
+    """``aggregated`` (by method, or method and edit type) with the FID/KID columns of the
+    matching ``set_scores`` groups (``all``, or ``edit_type=<k>``) appended; unchanged when no
+    run has set scores. Rows without a matching group get NaN."""
+    if sets.empty:
+        return aggregated
+    by_type = "edit_type" in aggregated.columns
+    groups = (
+        [f"edit_type={int(t)}" if pd.notna(t) else "" for t in aggregated["edit_type"]]
+        if by_type
+        else ["all"] * len(aggregated)
+    )
+    lookup = sets.drop_duplicates(["method", "group"], keep="last").set_index(["method", "group"])
+    out = aggregated.copy()
+    for column in SET_COLUMNS:
+        out[column] = [
+            lookup[column].get((method, group), float("nan"))
+            for method, group in zip(aggregated["method"], groups)
+        ]
+    return out
+
+
 def label(column: str) -> str:
     """Display header: name, paper scale and better direction (``psnr_unedit_part ↑``)."""
     scale = scale_of(column)
@@ -67,7 +90,7 @@ def label(column: str) -> str:
     if column in METRICS:
         arrow = " ↑" if METRICS.get(column).higher_is_better else " ↓"
     else:
-        arrow = " ↓" if column in TIMING_COLUMNS else ""
+        arrow = " ↓" if column in TIMING_COLUMNS or column in SET_COLUMNS[:2] else ""
     return f"{column}{unit}{arrow}"
 
 

@@ -1,0 +1,80 @@
+"""FID/KID set scores in the per-method and per-edit-type tables: the standard network's values
+are appended as columns, values of another feature network are left out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from piebench.metrics.fid import NETWORK
+from piebench.metrics.networks import MetricNetworks
+from piebench.scoring.evaluate import SET_SCORES_FILE, evaluate_run, load_set_scores
+from piebench.scoring.tables import aggregate, display, with_set_scores
+
+
+def sets_frame(network: str = NETWORK) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "run": ["direct"] * 3,
+            "method": ["direct"] * 3,
+            "group": ["all", "edit_type=0", "edit_type=9"],
+            "n": [90, 10, 80],
+            "fid": [12.0, np.nan, 34.0],
+            "kid_mean": [0.01, np.nan, 0.02],
+            "kid_std": [0.001, np.nan, 0.002],
+            "fid_network": [network] * 3,
+            "fid_resize": ["tf_bilinear"] * 3,
+        }
+    )
+
+
+def scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "method": ["direct"] * 3,
+            "edit_type": [0, 9, 9],
+            "status": ["ok"] * 3,
+            "psnr_unedit_part": [20.0, 22.0, 24.0],
+        }
+    )
+
+
+def test_per_edit_type_table_gets_the_style_edit_fid():
+    table = with_set_scores(aggregate(scores(), by=["method", "edit_type"]), sets_frame())
+    row = table.set_index("edit_type").loc[9]
+    assert (row["fid"], row["kid_mean"], row["kid_std"]) == (34.0, 0.02, 0.002)
+    assert np.isnan(table.set_index("edit_type").loc[0, "fid"])
+    assert list(table.columns[:4]) == ["method", "edit_type", "n", "psnr_unedit_part"]
+    assert "fid ↓" in display(table).columns
+
+
+def test_per_method_table_gets_the_whole_run_fid_and_no_sets_changes_nothing():
+    plain = aggregate(scores())
+    assert with_set_scores(plain, sets_frame()).loc[0, "fid"] == 12.0
+    pd.testing.assert_frame_equal(with_set_scores(plain, pd.DataFrame()), plain)
+
+
+def test_only_the_standard_network_is_shown(tmp_path):
+    standard, old = tmp_path / "standard", tmp_path / "old"
+    for folder, frame in (
+        (standard, sets_frame()),
+        (old, sets_frame().drop(columns="fid_network")),
+    ):
+        folder.mkdir()
+        frame.to_csv(folder / SET_SCORES_FILE, index=False)
+    loaded = load_set_scores([standard, old, tmp_path / "none"])
+    assert len(loaded) == 3 and set(loaded["fid_network"]) == {NETWORK}
+
+
+def test_evaluate_records_network_and_resize(bench, our_run, tiny_cfg):
+    class MeanColour(torch.nn.Module):
+        def forward(self, images):
+            return torch.cat([images.mean((2, 3)), images.std((2, 3))], dim=1)
+
+    cfg = {**tiny_cfg, "names": ["psnr_unedit_part"], "fid": {"enabled": True, "kid_subsets": 2}}
+    networks = MetricNetworks(cfg)
+    networks.__dict__["inception"] = MeanColour()  # a stand-in feature extractor
+    evaluate_run(our_run, data_root=bench, metrics_cfg=cfg, networks=networks)
+    sets = pd.read_csv(our_run / SET_SCORES_FILE)
+    assert set(sets["fid_network"]) == {NETWORK} and set(sets["fid_resize"]) == {"tf_bilinear"}
