@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from piebench.records import parse_records
+from piebench.records import parse_records, parse_run_records
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +33,18 @@ RECORD_COLUMNS: tuple[str, ...] = (
 
 
 def read_records(path: str | Path) -> pd.DataFrame:
-    """The latest record per sample id, indexed by id (string), in file order of first sight."""
+    """The latest record per sample id, indexed by id (string), in file order of first sight.
+
+    ``path`` is one records file, or a run folder: then every records file of the run is read
+    (a sharded run's ``records.shard-<i>-of-<n>.jsonl`` merged, in id order)."""
     path = Path(path)
-    rows, corrupt = parse_records(path)
-    for number in corrupt:
-        logger.warning("%s:%d: skipping a line that is not a record", path, number)
+    if path.is_dir():
+        rows, corrupt = parse_run_records(path)
+    else:
+        rows, bad = parse_records(path)
+        corrupt = [(path, number) for number in bad]
+    for file, number in corrupt:
+        logger.warning("%s:%d: skipping a line that is not a record", file, number)
     frame = pd.DataFrame(list(rows.values()), columns=list(RECORD_COLUMNS))
     frame["id"] = frame["id"].astype(str)
     for column in TIMING_COLUMNS:

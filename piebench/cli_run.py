@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -27,16 +28,30 @@ _exit_codes: list[int] = []
 CONF_DIR = config_dir()
 
 
+# Swept keys that never name a job folder: the shards of a run write into one folder.
+UNNAMED_SWEEP_KEYS = {"method", "data.shard", "data.num_shards"}
+
+
+def sweep_overrides(argv: list[str]) -> list[str]:
+    """The multirun's command-line overrides. A launcher that runs jobs in other processes
+    (submitit) does not pass the command line on, so they are read back from the
+    ``multirun.yaml`` Hydra saved in the sweep folder before launching."""
+    saved = Path(HydraConfig.get().sweep.dir) / "multirun.yaml"
+    if saved.is_file():
+        return list(OmegaConf.load(saved).hydra.overrides.task)
+    return [a for a in argv if "=" in a and not a.startswith("-")]
+
+
 def swept_keys(argv: list[str]) -> list[str]:
     """Keys swept by this multirun: comma lists on the command line and a preset's sweeper params."""
-    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    overrides = sweep_overrides(argv)
     keys = [
         o.get_key_element()
         for o in OverridesParser.create().parse_overrides(overrides)
         if o.is_sweep_override()
     ]
     keys += [str(k) for k in HydraConfig.get().sweeper.get("params") or {}]
-    return sorted(set(keys) - {"method"})
+    return sorted(set(keys) - UNNAMED_SWEEP_KEYS)
 
 
 def name_multirun_job(cfg: DictConfig) -> None:
@@ -69,7 +84,11 @@ def _run(cfg: DictConfig) -> None:
     print(summary.line())
     for failure in summary.failures:
         print(f"  failed {failure}")
-    if cfg.evaluate and summary.ok + summary.skipped:
+    if cfg.evaluate and summary.ok + summary.skipped and int(cfg.data.num_shards) > 1:
+        print(
+            f"scoring skipped in a shard: run evaluate runs=[{summary.run_dir}] when all are done"
+        )
+    elif cfg.evaluate and summary.ok + summary.skipped:
         _score(cfg, summary)
     _exit_codes.append(1 if summary.failed else 0)
 

@@ -36,7 +36,7 @@ class RunSchema:
     run_name: str
     seed: int
     rerun: bool
-    batch_size: int = at_least(1)
+    batch_size: Any  # a number >= 1 or "auto" (checked in ``validate``)
     image_format: str = choice("jpg", "png")
     jpeg_quality: int = at_least(1, 100)
     progress: bool
@@ -51,6 +51,8 @@ class DataSchema:
     types: Any
     ids: Any
     limit: int | None
+    shard: int = at_least(0)
+    num_shards: int = at_least(1)
     resolution: int = at_least(8)
     mask_border: bool
 
@@ -164,6 +166,9 @@ def validate(cfg: DictConfig) -> None:
             else f"config key {missing[0]} must be set"
         )
     _check(cfg, RunSchema, "")
+    size = cfg.batch_size
+    if size != "auto" and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        raise ConfigError(f"config key batch_size={size!r}: must be >= 1 or auto")
     _check(cfg.data, DataSchema, "data.")
     _check(cfg.model, ModelSchema, "model.")
     schema = METHOD_SCHEMAS.get(str(cfg.method.name), MethodSchema)

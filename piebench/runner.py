@@ -4,16 +4,24 @@ Output, under ``<output_dir>/<run_name>/``: ``annotation_images/<image_path>`` (
 tree, so its tools and ours score either), ``records.jsonl`` (one row per sample attempt),
 ``manifest.json`` and ``config.yaml``. A sample that fails is recorded with its error and the run
 goes on; finished samples are skipped on a rerun unless ``rerun=true``.
+
+Sharded (``data.shard=i data.num_shards=n``): shard i edits every n-th selected sample into the
+same folder, appending to ``records.shard-<i>-of-<n>.jsonl`` and writing its own summary to
+``manifest.shard-<i>-of-<n>.json``; ``manifest.json`` and ``config.yaml`` then hold only what all
+shards share (the same bytes from each), so shards never clash.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import os
 import resource
+import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,9 +41,18 @@ from piebench.manifest import (
     identity_hash,
     run_identity,
 )
+from piebench.memory import AutoBatch, is_out_of_memory
 from piebench.methods import METHODS, Batch, EditMethod
 from piebench.models.loading import load_model
-from piebench.records import RunRecords, SampleRecord, write_image_atomic, write_json_atomic
+from piebench.models.sd import SDModel
+from piebench.records import (
+    RunRecords,
+    SampleRecord,
+    records_file,
+    write_image_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +97,16 @@ def _peak_mem_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _release_memory(device: torch.device) -> None:
+    """Give the failed batch's cached blocks back before the halves run."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def output_path(sample: Sample, image_format: str) -> str:
     """Path of the edited image relative to the run dir, mirroring the benchmark's tree."""
     rel = Path(IMAGE_DIR) / sample.image_path
     return str(rel.with_suffix(".png")) if image_format == "png" else str(rel)
-
-
-def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class Runner:
@@ -99,14 +117,19 @@ class Runner:
         self.config = OmegaConf.to_container(cfg, resolve=True)
         self.run_dir = Path(cfg.output_dir).expanduser() / str(cfg.run_name)
         self.summary = RunSummary(self.run_dir)
+        self.shard = int(cfg.data.get("shard", 0))
+        self.num_shards = int(cfg.data.get("num_shards", 1))
+        self.batch_size: int | None = None  # None: batch_size=auto, chosen once the model is on
+        if cfg.batch_size != "auto":
+            self.batch_size = max(1, int(cfg.batch_size))
 
     # -- setup ------------------------------------------------------------------------------------
     def _prepare_dir(self, identity: dict[str, Any]) -> None:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.run_dir / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
+            fd, probe = tempfile.mkstemp(dir=self.run_dir, prefix=".write-test.")
+            os.close(fd)
+            Path(probe).unlink()
         except OSError as err:
             raise RunError(
                 f"output_dir {self.run_dir} is not writable: {err.strerror or err}"
@@ -126,7 +149,7 @@ class Runner:
     def _benchmark(self) -> Benchmark:
         data = self.cfg.data
         root = Path(data.root) if data.root else SAMPLE_ROOT
-        return load_benchmark(root, data.types, data.ids, data.limit)
+        return load_benchmark(root, data.types, data.ids, data.limit, self.shard, self.num_shards)
 
     # -- per-sample work --------------------------------------------------------------------------
     def _fail(
@@ -196,7 +219,8 @@ class Runner:
         )
 
     def _edit(self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]) -> None:
-        """Invert + edit one batch; on an exception retry its samples one by one."""
+        """Invert + edit one batch. Out of memory: retry it as two halves, and keep the smaller
+        size for the rest of the run; another exception: retry its samples one by one."""
         device = method.model.device
         torch.manual_seed(int(self.cfg.seed))
         if device.type == "cuda":
@@ -219,6 +243,15 @@ class Runner:
             self._fail_items(records, items, str(err))
             return
         except Exception as err:
+            if is_out_of_memory(err) and len(items) > 1:
+                half = (len(items) + 1) // 2
+                log.warning("batch of %d ran out of memory; retrying at %d", len(items), half)
+                del batch
+                _release_memory(device)
+                self.batch_size = min(self.batch_size or half, half)
+                for part in (items[:half], items[half:]):
+                    self._edit(method, records, part)
+                return
             if self.cfg.fail_fast:
                 raise
             if len(items) > 1:
@@ -267,15 +300,49 @@ class Runner:
             self.summary.ok += 1
 
     # -- the run ----------------------------------------------------------------------------------
-    def run(self) -> RunSummary:
+    def _shared_config(self) -> dict[str, Any]:
+        """The resolved config without this shard's number: the same for every shard."""
+        config = copy.deepcopy(self.config)
+        if self.num_shards > 1:
+            config["data"].pop("shard", None)
+        return config
+
+    def _shard_manifest_path(self) -> Path:
+        return self.run_dir / f"manifest.shard-{self.shard}-of-{self.num_shards}.json"
+
+    def _edit_all(self, method: EditMethod, records: RunRecords, todo: list[Sample]) -> None:
+        """Edit ``todo`` in batches of ``self.batch_size``, which may shrink on the way (out of
+        memory) or is chosen after the first sample (``batch_size=auto``)."""
+        auto = AutoBatch(method.model.device) if self.batch_size is None else None
+        with tqdm(total=len(todo), unit="sample", disable=not self.cfg.progress) as bar:
+            start = 0
+            while start < len(todo):
+                size = self.batch_size or auto.size()
+                chunk = todo[start : start + size]
+                items = self._load(records, chunk)
+                if items:
+                    if auto is not None:
+                        auto.measure_start()
+                    self._edit(method, records, items)
+                    if auto is not None and self.batch_size is None:
+                        auto.measure_end(len(items))
+                        if auto.chosen is not None:
+                            log.info("batch_size=auto: %d samples per batch", auto.chosen)
+                            self.batch_size = auto.chosen
+                start += len(chunk)
+                bar.update(len(chunk))
+
+    def run(self, model: SDModel | None = None) -> RunSummary:
+        """Edit the selection; ``model``: an already loaded model of ``cfg.model`` (else loaded)."""
         benchmark = self._benchmark()
-        identity = run_identity(self.config, dataset_fingerprint(benchmark.root))
+        config = self._shared_config()
+        identity = run_identity(config, dataset_fingerprint(benchmark.root))
         self._prepare_dir(identity)
-        records = RunRecords(self.run_dir)
-        for number in records.corrupt_lines:
+        records = RunRecords(self.run_dir, records_file(self.shard, self.num_shards))
+        for path, number in records.corrupt_lines:
             log.warning(
                 "%s line %d is not a record (cut short by a kill?); ignored, its sample reruns",
-                records.path,
+                path,
                 number,
             )
         for err in benchmark.invalid:
@@ -286,28 +353,34 @@ class Runner:
             if self.cfg.rerun or not records.finished(s.id, self.run_dir)
         ]
         self.summary.skipped = len(benchmark.samples) - len(todo)
-        model = load_model(self.cfg.model)
+        model = model or load_model(self.cfg.model)
         method = METHODS.get(str(self.cfg.method.name))(model, self.cfg.method)
-        manifest = build_manifest(self.config, model.device, model.dtype, benchmark.root, identity)
+        manifest = build_manifest(config, model.device, model.dtype, benchmark.root, identity)
+        sharded = self.num_shards > 1
+        if sharded:  # shard-specific facts go to the shard's own file
+            shard_manifest = {
+                "shard": self.shard,
+                "num_shards": self.num_shards,
+                "device": manifest["device"],
+                "started": manifest.pop("started"),
+            }
         write_json_atomic(manifest, self.run_dir / "manifest.json")
-        (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
+        write_text_atomic(OmegaConf.to_yaml(OmegaConf.create(config)), self.run_dir / "config.yaml")
         log.info(
-            "run %s: %d samples to edit, %d already done",
+            "run %s%s: %d samples to edit, %d already done",
             self.run_dir,
+            f" (shard {self.shard} of {self.num_shards})" if sharded else "",
             len(todo),
             self.summary.skipped,
         )
-        with tqdm(total=len(todo), unit="sample", disable=not self.cfg.progress) as bar:
-            for chunk in chunks(todo, max(1, int(self.cfg.batch_size))):
-                items = self._load(records, chunk)
-                if items:
-                    self._edit(method, records, items)
-                bar.update(len(chunk))
-        manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        manifest["summary"] = {
+        self._edit_all(method, records, todo)
+        target = shard_manifest if sharded else manifest
+        target["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        target["summary"] = {
             "ok": self.summary.ok,
             "failed": self.summary.failed,
             "skipped": self.summary.skipped,
         }
-        write_json_atomic(manifest, self.run_dir / "manifest.json")
+        path = self._shard_manifest_path() if sharded else self.run_dir / "manifest.json"
+        write_json_atomic(target, path)
         return self.summary

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -37,6 +38,7 @@ MASK_SIZE = (512, 512)
 # The bundled sample benchmark (built by ``sample_benchmark``, which needs scikit-image; reading
 # it does not).
 SAMPLE_ROOT: Path = Path(__file__).resolve().parent / "sample"
+T = TypeVar("T")
 REQUIRED_FIELDS = ("image_path", "original_prompt", "editing_prompt", "editing_type_id", "mask")
 
 
@@ -171,15 +173,30 @@ def _edit_type_of(item: Sample | SampleError, entry: object) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def shard_of(items: Sequence[T], shard: int, num_shards: int) -> list[T]:
+    """Shard ``shard`` of ``num_shards`` of an id-sorted selection: every ``num_shards``-th item
+    from position ``shard``. Deterministic, disjoint, and together the whole selection; dealing
+    round-robin (not in blocks) mixes the edit types, whose ids are contiguous, into every shard
+    so shards take about the same time."""
+    return list(items[shard::num_shards])
+
+
 def load_benchmark(
     root: str | Path,
     types: Iterable[object] | None = None,
     ids: Sequence[str] | None = None,
     limit: int | None = None,
+    shard: int = 0,
+    num_shards: int = 1,
 ) -> Benchmark:
     """Read ``root/mapping_file.json`` and select entries by id, by edit type, then the first
-    ``limit`` (sorted by id). Entries that fail validation are returned in ``invalid`` so the run
-    records them; they count toward ``limit`` like any other selected entry."""
+    ``limit`` (sorted by id), then shard ``shard`` of ``num_shards`` (``shard_of``). Entries that
+    fail validation are returned in ``invalid`` so the run records them; they count toward
+    ``limit`` and are sharded like any other selected entry."""
+    if not 0 <= shard < num_shards:
+        raise BenchmarkError(
+            f"data.shard={shard} is outside 0..{num_shards - 1} (data.num_shards={num_shards})"
+        )
     root = Path(root).expanduser()
     mapping_path = root / MAPPING_FILE
     if not mapping_path.is_file():
@@ -213,6 +230,7 @@ def load_benchmark(
         selected.append(item)
     if limit is not None and limit >= 0:
         selected = selected[:limit]
+    selected = shard_of(selected, shard, num_shards)
     samples = [s for s in selected if isinstance(s, Sample)]
     invalid = [s for s in selected if isinstance(s, SampleError)]
     return Benchmark(root=root, samples=samples, invalid=invalid)

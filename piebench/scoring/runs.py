@@ -1,8 +1,9 @@
 """Reading a run folder: ours (records + manifest) or one in the reference's output tree.
 
-Ours: ``<run>/annotation_images/<image_path>`` (512x512 edits), ``<run>/records.jsonl`` and
-``<run>/manifest.json``. The reference's: only ``<run>/annotation_images/`` holding 4-panel
-strips ``[text | source | reconstruction | edit]``; the method is the folder name.
+Ours: ``<run>/annotation_images/<image_path>`` (512x512 edits), ``<run>/records.jsonl`` (or one
+records file per shard, merged) and ``<run>/manifest.json``. The reference's: only
+``<run>/annotation_images/`` holding 4-panel strips ``[text | source | reconstruction | edit]``;
+the method is the folder name.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from piebench.data.pie_bench import IMAGE_DIR
 from piebench.metrics.timing import read_records
-from piebench.records import RECORDS_FILE
+from piebench.records import records_files
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def open_run(path: str | Path) -> RunFolder:
     manifest: dict[str, Any] = {}
     if (path / MANIFEST_FILE).is_file():
         manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
-    records = read_records(path / RECORDS_FILE) if (path / RECORDS_FILE).is_file() else None
+    records = read_records(path) if records_files(path) else None
     method = str(manifest.get("method") or _record_method(records) or path.name)
     run_name = str(manifest.get("run_name") or path.name)
     return RunFolder(path, method, run_name, manifest, records)

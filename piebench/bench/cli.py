@@ -1,0 +1,142 @@
+"""``python -m piebench bench [overrides]``: time a configured run against the reference's way.
+
+Hydra composes ``conf/bench.yaml`` (the run config plus ``bench.*``); ``-m`` sweeps, e.g.
+``batch_size=1,4,8 model.dtype=fp32,bf16``, each job appending its own row. Prints the figures
+and the speed-up over the baseline and appends a row to ``<bench.out_dir>/<device>.csv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, open_dict
+
+from piebench.bench.baseline import baseline_seconds_per_image, passes_of
+from piebench.bench.results import append_row, environment
+from piebench.bench.timed_run import RunTiming, time_metrics, timed_run, warm_up
+from piebench.cli_run import CLEAN_ERRORS, CONF_DIR
+from piebench.config_schema import validate
+from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
+from piebench.manifest import device_name
+from piebench.methods import METHODS
+from piebench.models.loading import load_model
+from piebench.models.sd import SDModel
+
+log = logging.getLogger("piebench")
+_exit_codes: list[int] = []
+
+
+def baseline_model(cfg: DictConfig, model: SDModel) -> SDModel:
+    """The configured model when it already is fp32 with explicit attention, else a second
+    copy loaded that way (the reference's precision and attention maths)."""
+    if model.dtype.itemsize == 4 and model.explicit_attention:
+        return model
+    model_cfg = cfg.model.copy()
+    with open_dict(model_cfg):
+        model_cfg.dtype, model_cfg.attention = "fp32", "explicit"
+    return load_model(model_cfg)
+
+
+def measure_baseline(cfg: DictConfig, model: SDModel) -> float:
+    data = cfg.data
+    samples = load_benchmark(data.root or SAMPLE_ROOT, data.types, data.ids, data.limit).samples
+    limit = cfg.bench.baseline_limit
+    samples = samples[: int(limit)] if limit is not None else samples
+    method = METHODS.get(str(cfg.method.name))(baseline_model(cfg, model), cfg.method)
+    return baseline_seconds_per_image(
+        method, samples, int(data.resolution), int(cfg.seed), bool(cfg.bench.warmup)
+    )
+
+
+def row_of(cfg: DictConfig, model: SDModel, timing: RunTiming, baseline: float | None) -> dict:
+    passes = passes_of(str(cfg.method.name))
+    return {
+        **environment(),
+        "device": device_name(model.device),
+        "method": cfg.method.name,
+        "model": model.name,
+        "dtype": str(model.dtype).replace("torch.", ""),
+        "attention": "explicit" if model.explicit_attention else "sdpa",
+        "resolution": int(cfg.data.resolution),
+        "steps": int(cfg.method.steps),
+        "batch_size": cfg.batch_size,
+        "batch_size_used": timing.batch_size,
+        "images": timing.images,
+        "failed": timing.failed,
+        "warmup": bool(cfg.bench.warmup),
+        "inversion_s": timing.inversion_s,
+        "edit_s": timing.edit_s,
+        "metrics_s": timing.metrics_s,
+        "total_s": timing.wall_s_per_image,
+        "images_per_s": timing.images_per_s,
+        "peak_mem_mb": timing.peak_mem_mb,
+        "baseline_s": baseline,
+        "speedup": baseline / timing.wall_s_per_image if baseline else None,
+        "baseline_passes": passes.description if baseline else "",
+        "note": timing.metrics_note,
+    }
+
+
+def report(row: dict) -> str:
+    def fmt(key: str, unit: str = "s/image") -> str:
+        value = row[key]
+        return "not measured" if value is None else f"{value:.4g} {unit}"
+
+    lines = [
+        (
+            f"bench {row['method']} on {row['device']} ({row['cpu']}, {row['threads']} "
+            f"threads): {row['model']} {row['dtype']} {row['attention']}, {row['resolution']} "
+            f"px, {row['steps']} steps, batch {row['batch_size_used']}, {row['images']} images"
+        ),
+        f"  inversion  {fmt('inversion_s')}",
+        f"  edit       {fmt('edit_s')}",
+        f"  metrics    {fmt('metrics_s')}",
+        (
+            f"  run total  {fmt('total_s')} ({row['images_per_s']:.4g} images/s, "
+            f"peak {row['peak_mem_mb']:.0f} MB)"
+        ),
+    ]
+    if row["baseline_s"] is not None:
+        lines += [
+            (
+                f"  baseline   {fmt('baseline_s')} (batch 1, fp32, explicit attention: "
+                f"{row['baseline_passes']})"
+            ),
+            f"  speed-up   {row['speedup']:.2f}x",
+        ]
+    return "\n".join(lines)
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="bench")
+def _bench(cfg: DictConfig) -> None:
+    try:
+        validate(cfg)
+        model = load_model(cfg.model)
+        work = cfg.bench.work_dir
+        with tempfile.TemporaryDirectory(prefix="piebench-bench-") as scratch:
+            work_dir = Path(work or scratch)
+            scored = [warm_up(cfg, model, work_dir)] if cfg.bench.warmup else []
+            timing, run_dir = timed_run(cfg, model, work_dir)
+            if cfg.bench.metrics:
+                time_metrics(cfg, [*scored, run_dir], timing)
+        baseline = measure_baseline(cfg, model) if cfg.bench.baseline else None
+    except CLEAN_ERRORS as err:
+        print(f"piebench bench: error: {err}", file=sys.stderr)
+        _exit_codes.append(2)
+        return
+    row = row_of(cfg, model, timing, baseline)
+    path = append_row(row, Path(cfg.bench.out_dir))
+    print(report(row))
+    print(f"row appended to {path}")
+    _exit_codes.append(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 measured, 2 the benchmark could not start."""
+    _exit_codes.clear()
+    _bench()
+    return max(_exit_codes, default=2)

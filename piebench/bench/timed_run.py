@@ -1,0 +1,110 @@
+"""Our side of ``bench``: the configured run through the real runner, timed, then scored.
+
+The runner's own records give the per-image inversion and edit seconds (batch time / batch size,
+device synchronised) and peak memory; the wall time of the whole run (image loading and writing
+included) gives images/s. A warm-up run of one batch into another folder goes first when asked
+(kernel selection, ``torch.compile``, metric networks loading), and is excluded from every figure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from piebench.metrics.timing import read_records
+from piebench.models.sd import SDModel
+from piebench.runner import Runner, sync_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunTiming:
+    """Per-image figures of one timed run (seconds; None when not measured)."""
+
+    images: int
+    failed: int
+    batch_size: int
+    inversion_s: float
+    edit_s: float
+    wall_s_per_image: float
+    images_per_s: float
+    peak_mem_mb: float
+    metrics_s: float | None = None
+    metrics_note: str = ""
+
+
+def _run_cfg(cfg: DictConfig, work_dir: Path, run_name: str, limit: int | None) -> DictConfig:
+    run_cfg = cfg.copy()
+    with open_dict(run_cfg):
+        run_cfg.output_dir = str(work_dir)
+        run_cfg.run_name = run_name
+        run_cfg.rerun = True
+        run_cfg.progress = False
+        if limit is not None:
+            run_cfg.data.limit = limit
+    return run_cfg
+
+
+def warm_up(cfg: DictConfig, model: SDModel, work_dir: Path) -> Path:
+    """One untimed batch (the first samples of the selection); returns its run folder."""
+    size = 1 if cfg.batch_size == "auto" else int(cfg.batch_size)
+    limit = size if cfg.data.limit is None else min(size, int(cfg.data.limit))
+    runner = Runner(_run_cfg(cfg, work_dir, "warmup", limit))
+    runner.run(model)
+    return runner.run_dir
+
+
+def timed_run(cfg: DictConfig, model: SDModel, work_dir: Path) -> tuple[RunTiming, Path]:
+    """Run the configured selection once, timed; returns the figures and the run folder."""
+    runner = Runner(_run_cfg(cfg, work_dir, "timed", None))
+    sync_device(model.device)
+    start = time.perf_counter()
+    summary = runner.run(model)
+    sync_device(model.device)
+    wall = time.perf_counter() - start
+    ok = read_records(runner.run_dir).query("status == 'ok'")
+    if ok.empty:
+        raise RuntimeError(f"no sample was edited in {runner.run_dir}; see its records")
+    timing = RunTiming(
+        images=len(ok),
+        failed=summary.failed,
+        batch_size=int(ok["batch_size"].max()),
+        inversion_s=float(ok["inversion_s"].mean()),
+        edit_s=float(ok["edit_s"].mean()),
+        wall_s_per_image=wall / len(ok),
+        images_per_s=len(ok) / wall,
+        peak_mem_mb=float(ok["peak_mem_mb"].max()),
+    )
+    return timing, runner.run_dir
+
+
+def time_metrics(cfg: DictConfig, run_dirs: list[Path], timing: RunTiming) -> None:
+    """Score the runs in order with one set of metric networks; the last one is timed (the
+    earlier ones, the warm-up, load the networks). Missing weights: a note instead."""
+    from piebench.metrics.networks import MetricNetworks
+    from piebench.metrics.weights import MissingWeightsError
+    from piebench.scoring.evaluate import evaluate_run
+
+    metrics_cfg: dict[str, Any] = OmegaConf.to_container(cfg.metrics, resolve=True)
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    networks = MetricNetworks(metrics_cfg)
+    try:
+        for run_dir in run_dirs:
+            start = time.perf_counter()
+            frame = evaluate_run(
+                run_dir, metrics_cfg=metrics_cfg, data_cfg=data_cfg, networks=networks
+            )
+            elapsed = time.perf_counter() - start
+    except MissingWeightsError as err:
+        timing.metrics_note = f"not measured: {err}"
+        log.warning("bench: metrics %s", timing.metrics_note)
+        return
+    timing.metrics_s = elapsed / max(1, int((frame["status"] == "ok").sum()))
+    if len(run_dirs) == 1:
+        timing.metrics_note = "includes loading the metric networks (no warm-up)"
