@@ -18,6 +18,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "table": ("piebench.scoring.cli", "table_main", "print per-method / per-edit-type tables"),
     "leaderboard": ("piebench.scoring.cli", "leaderboard_main", "export the leaderboard CSV"),
+    "style": (
+        "piebench.style.cli",
+        "main",
+        "Diffusion in Style: fit | finetune | generate | evaluate",
+    ),
     "bench": ("piebench.bench.cli", "main", "time a run against the reference's passes"),
     "report": ("piebench.report.cli", "report_main", "write an HTML report: tables, plots, gallery"),
 }

@@ -1,0 +1,83 @@
+"""``python -m piebench style fit|finetune|generate|evaluate [key=value ...]``.
+
+Each subcommand composes ``conf/style.yaml`` with the overrides (Hydra's compose API, like
+``evaluate``) and runs one step; named user errors print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import sys
+from collections.abc import Callable
+
+from omegaconf import DictConfig
+
+from piebench.config_schema import ConfigError
+from piebench.metrics.weights import MissingWeightsError
+from piebench.models.loading import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+USER_ERRORS = (ConfigError, MissingWeightsError, ModelLoadError, FileNotFoundError)
+
+
+def _fit(cfg: DictConfig) -> object:
+    from piebench.style.fit import run_fit
+
+    return run_fit(cfg)
+
+
+def _finetune(cfg: DictConfig) -> object:
+    from piebench.style.finetune import run_finetune
+
+    return run_finetune(cfg)
+
+
+def _generate(cfg: DictConfig) -> object:
+    from piebench.style.generate import run_generate
+
+    return run_generate(cfg)
+
+
+def _evaluate(cfg: DictConfig) -> object:
+    from piebench.style.evaluate import run_evaluate
+
+    return run_evaluate(cfg)
+
+
+STEPS: dict[str, tuple[Callable[[DictConfig], object], str]] = {
+    "fit": (_fit, "style noise (mu, sigma) from style.images -> <run>/noise.pt"),
+    "finetune": (_finetune, "fine-tune a UNet copy with the style noise (style.steps)"),
+    "generate": (_generate, "images over style.guidance for style.models"),
+    "evaluate": (_evaluate, "FID/KID vs style images, CLIP vs prompts, table + curve"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m piebench style <step> [key=value ...]", "", "steps:"]
+    return "\n".join(lines + [f"  {name:<9} {help_}" for name, (_, help_) in STEPS.items()])
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    step, overrides = argv[0], argv[1:]
+    if step not in STEPS:
+        close = difflib.get_close_matches(step, STEPS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        print(f"piebench style: unknown step '{step}'{hint}\n\n{usage()}", file=sys.stderr)
+        return 2
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from piebench.style.config import load_config
+
+    try:
+        cfg = load_config(overrides)
+        result = STEPS[step][0](cfg)
+    except USER_ERRORS as err:
+        print(f"piebench style {step}: {err}", file=sys.stderr)
+        return 1
+    print(f"piebench style {step}: {result}")
+    return 0

@@ -1,0 +1,92 @@
+"""The ``style`` config (``conf/style.yaml``): composition, typed checks and the output layout.
+
+Every choice the paper leaves open is a key here (see the README's *Diffusion in Style*).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from piebench.config_schema import ConfigError, ModelSchema, _check, at_least, choice
+from piebench.resources import config_dir
+
+MODELS = ("baseline", "style", "finetuned")
+
+
+@dataclass
+class StyleSchema:
+    images: str | None
+    name: str | None
+    extensions: list[str]
+    resolution: int = at_least(8)
+    encode_batch_size: int = at_least(1)
+    std_ddof: int = at_least(0, 1)
+    min_sigma: float = at_least(0.0)
+    steps: int = at_least(0)
+    train_batch_size: int = at_least(1)
+    learning_rate: float = at_least(0.0)
+    adam_beta1: float = at_least(0.0, 1.0)
+    adam_beta2: float = at_least(0.0, 1.0)
+    adam_weight_decay: float = at_least(0.0)
+    adam_epsilon: float = at_least(0.0)
+    max_grad_norm: float | None = at_least(0.0)
+    ema: bool
+    ema_decay: float = at_least(0.0, 1.0)
+    gradient_checkpointing: bool
+    mixed_precision: str = choice("no", "fp16", "bf16")
+    target: str = choice("style_noise", "unit_noise")
+    train_prompt: str
+    checkpoint_every: int = at_least(1)
+    keep_checkpoints: int = at_least(1)
+    prompts: str | None
+    guidance: list[float]
+    images_per_prompt: int = at_least(1)
+    sample_steps: int = at_least(1)
+    steps_offset: int = at_least(0, 1)
+    negative_prompt: str
+    batch_size: int = at_least(1)
+    models: list[str]
+    kid_subsets: int = at_least(1)
+    kid_subset_size: int = at_least(2)
+
+
+def load_config(overrides: list[str]) -> DictConfig:
+    """Compose ``conf/style.yaml`` with ``key=value`` overrides and check it."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("style", overrides=overrides)
+    _check(cfg.style, StyleSchema, "style.")
+    _check(cfg.model, ModelSchema, "model.")
+    unknown = sorted(set(cfg.style.models) - set(MODELS))
+    if unknown:
+        raise ConfigError(f"config key style.models: unknown {unknown}; valid: {', '.join(MODELS)}")
+    if not cfg.style.guidance:
+        raise ConfigError("config key style.guidance: give at least one guidance weight")
+    return cfg
+
+
+def style_images_dir(cfg: DictConfig) -> Path:
+    """``style.images``, which must be set and be a folder."""
+    if not cfg.style.images:
+        raise ConfigError("config key style.images must be set: style.images=<folder of images>")
+    folder = Path(str(cfg.style.images)).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"config key style.images={folder}: not a folder")
+    return folder
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """``<output_dir>/style/<name>``; the name defaults to the style folder's name."""
+    name = cfg.style.name or (Path(str(cfg.style.images)).name if cfg.style.images else None)
+    if not name:
+        raise ConfigError("set style.name=<name> (or style.images=<folder>) to pick the run folder")
+    return Path(str(cfg.output_dir)).expanduser() / "style" / str(name)
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python containers (for JSON summaries)."""
+    return OmegaConf.to_container(node, resolve=True)

@@ -1,0 +1,166 @@
+"""``style evaluate``: FID / KID of every (model, guidance) set against the style images and
+the CLIP score of every image against its prompt.
+
+Features come from the standard FID Inception (``metrics.fid.inception_weights``, resize
+``metrics.fid.resize``; ``piebench.metrics.fid``); the style images are prepared as ``fit``
+prepares them (centre square, model resolution). CLIP is the metrics suite's scorer
+(``metrics.clip.path``, max(100 cos, 0)). Writes to ``<run>/evaluate/``: ``scores.csv`` and
+``scores.md`` (one row per model and guidance: n, fid, kid_mean, kid_std, clip_score,
+seconds_per_image), ``per_image.csv`` (CLIP per image), ``fid_clip.png`` and ``evaluate.json``
+(networks, resize mode, style images).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from piebench.config_schema import ConfigError
+from piebench.metrics.fid import fid_from_features, kid_from_features
+from piebench.metrics.networks import MetricNetworks
+from piebench.models.sd import images_to_tensor
+from piebench.records import parse_records, write_json_atomic
+from piebench.scoring.tables import caption, render
+from piebench.style.config import plain, run_dir, style_images_dir
+from piebench.style.curves import save_fid_clip
+from piebench.style.generate import GENERATE_DIR, RECORDS
+from piebench.style.images import list_style_images, load_style_images
+
+logger = logging.getLogger(__name__)
+
+EVALUATE_DIR = "evaluate"
+TABLE_COLUMNS = (
+    "model",
+    "guidance",
+    "n",
+    "fid",
+    "kid_mean",
+    "kid_std",
+    "clip_score",
+    "seconds_per_image",
+)
+
+
+@torch.no_grad()
+def inception_features(
+    networks: MetricNetworks, images: Sequence[np.ndarray], batch_size: int
+) -> torch.Tensor:
+    """(N,2048) float64 features of uint8 images, in batches."""
+    chunks = [
+        networks.inception(
+            images_to_tensor(images[i : i + batch_size]).float().div(255).to(networks.device)
+        )
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(chunks).double().cpu()
+
+
+def generated_images(run: Path) -> pd.DataFrame:
+    """The generate records (last per image) whose files exist."""
+    path = run / GENERATE_DIR / RECORDS
+    if not path.is_file():
+        raise ConfigError(f"no generated images at {path.parent}: run `style generate` first")
+    latest, _ = parse_records(path)
+    frame = pd.DataFrame(list(latest.values()))
+    exists = [(run / GENERATE_DIR / f).is_file() for f in frame["file"]]
+    return frame[exists].reset_index(drop=True)
+
+
+def score_sets(
+    frame: pd.DataFrame,
+    folder: Path,
+    real: torch.Tensor,
+    networks: MetricNetworks,
+    batch_size: int,
+    kid: tuple[int, int],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table, per-image frame with ``clip_score``) over the (model, guidance) sets."""
+    rows, per_image = [], []
+    for (model, guidance), group in frame.groupby(["model", "guidance"], sort=False):
+        images = [np.asarray(Image.open(folder / f).convert("RGB")) for f in group["file"]]
+        fake = inception_features(networks, images, batch_size)
+        clip = torch.cat(
+            [
+                networks.clip.score(
+                    images_to_tensor(images[i : i + batch_size]),
+                    list(group["prompt"][i : i + batch_size]),
+                )
+                for i in range(0, len(images), batch_size)
+            ]
+        ).numpy()
+        per_image.append(group.assign(clip_score=clip))
+        kid_mean, kid_std = kid_from_features(real, fake, kid[0], kid[1])
+        rows.append(
+            {
+                "model": model,
+                "guidance": float(guidance),
+                "n": len(group),
+                "fid": fid_from_features(real, fake),
+                "kid_mean": kid_mean,
+                "kid_std": kid_std,
+                "clip_score": float(clip.mean()),
+                "seconds_per_image": float(group["seconds"].mean()),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), pd.concat(per_image)
+
+
+def run_evaluate(cfg: DictConfig, networks: MetricNetworks | None = None) -> Path:
+    """Score the run's generated sets; returns ``<run>/evaluate``."""
+    run = run_dir(cfg)
+    frame = generated_images(run)
+    networks = networks or MetricNetworks(plain(cfg.metrics))
+    batch_size = int(cfg.metrics.batch_size)
+    paths = list_style_images(style_images_dir(cfg), list(cfg.style.extensions))
+    real = inception_features(
+        networks, load_style_images(paths, int(cfg.style.resolution)), batch_size
+    )
+    kid = (int(cfg.style.kid_subsets), int(cfg.style.kid_subset_size))
+    table, per_image = score_sets(frame, run / GENERATE_DIR, real, networks, batch_size, kid)
+    out = run / EVALUATE_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "scores.csv", index=False)
+    per_image.to_csv(out / "per_image.csv", index=False)
+    header = (
+        f"Diffusion in Style, {run.name}: FID/KID vs {len(paths)} style images "
+        f"({networks.describe()['fid_resize']}), CLIP score vs prompts"
+    )
+    shown = render(readable(table), "markdown")
+    (out / "scores.md").write_text(
+        caption(header, "markdown") + "\n\n" + shown + "\n", encoding="utf-8"
+    )
+    save_fid_clip(table, out / "fid_clip.png", f"{run.name}: FID-CLIP over guidance")
+    write_json_atomic(
+        {
+            "networks": networks.describe(),
+            "style_images": [p.name for p in paths],
+            "n_style_images": len(paths),
+            "kid_subsets": kid[0],
+            "kid_subset_size": kid[1],
+        },
+        out / "evaluate.json",
+    )
+    print(header)
+    print(shown)
+    return out
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """The table for reading: KID x10^3 (its values are ~1e-3), arrows on the scores."""
+    shown = table.copy()
+    shown[["kid_mean", "kid_std"]] *= 1e3
+    return shown.rename(
+        columns={
+            "fid": "fid ↓",
+            "kid_mean": "kid_mean ×10³ ↓",
+            "kid_std": "kid_std ×10³",
+            "clip_score": "clip_score ↑",
+        }
+    )

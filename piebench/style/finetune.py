@@ -1,0 +1,198 @@
+"""``style finetune``: train a copy of the UNet with the style noise in the forward process.
+
+    z_t = sqrt(a_t) z_0 + sqrt(1 - a_t) eps_s,   eps_s = mu + sigma * eps,   eps ~ N(0, I)
+    loss = || f_theta(z_t, t, c) - target ||^2,  target = eps_s (paper; ``style.target``:
+           ``unit_noise`` regresses eps instead); v-prediction models regress
+           sqrt(a_t) target - sqrt(1 - a_t) z_0
+
+z_0 are the style images' latents (as ``fit`` encodes them), t ~ U{0..999}, c the encoded
+``style.train_prompt``. Each step draws its images, t and eps from a CPU generator seeded with
+``seed + step``, so a resumed run draws what an uninterrupted one would. The standard diffusers
+training pieces: AdamW, optional ``diffusers.training_utils.EMAModel``, gradient checkpointing,
+mixed precision and checkpoints through ``accelerate`` (``<run>/finetune/checkpoint-<step>/``,
+the last ``style.keep_checkpoints`` kept; a rerun resumes from the last one). The result is
+``<run>/finetune/unet/`` (EMA weights when ``style.ema``); the base model is never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers import UNet2DConditionModel
+from diffusers.training_utils import EMAModel
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from piebench.config_schema import ConfigError
+from piebench.models.loading import load_model
+from piebench.models.sd import SDModel
+from piebench.records import write_json_atomic
+from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
+from piebench.style.config import plain, run_dir
+from piebench.style.noise import StyleNoise
+
+logger = logging.getLogger(__name__)
+
+FINETUNE_DIR = "finetune"
+UNET_DIR = "unet"
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def finetune_dir(cfg: DictConfig) -> Path:
+    return run_dir(cfg) / FINETUNE_DIR
+
+
+def checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every finished checkpoint, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT.match(p.name))]
+    return sorted(found)
+
+
+def noisy_latents(z0: torch.Tensor, eps_s: torch.Tensor, a_t: torch.Tensor) -> torch.Tensor:
+    """z_t = sqrt(a_t) z_0 + sqrt(1 - a_t) eps_s, with a_t of shape (B,1,1,1)."""
+    return a_t.sqrt() * z0 + (1 - a_t).sqrt() * eps_s
+
+
+def draw_batch(
+    latents: torch.Tensor, noise: StyleNoise, seed: int, batch_size: int, num_train: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(z_0, t, eps, eps_s) of one step from a generator seeded with ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.randint(len(latents), (batch_size,), generator=g)
+    t = torch.randint(num_train, (batch_size,), generator=g)
+    eps = torch.randn((batch_size, *latents.shape[1:]), generator=g)
+    return latents[rows], t, eps, noise.mu + noise.sigma * eps
+
+
+def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
+    """Train to ``style.steps`` (resuming from the last checkpoint); returns ``<run>/finetune``."""
+    from piebench.style.fit import load_fitted, style_latents
+
+    style = cfg.style
+    steps = int(style.steps)
+    out = finetune_dir(cfg)
+    if steps == 0:
+        logger.info("style.steps=0: training-free, nothing to fine-tune")
+        return out
+    noise = load_fitted(cfg)
+    base = model or load_model(cfg.model)
+    _, latents = style_latents(cfg, base)
+    if tuple(latents.shape[1:]) != noise.shape:
+        raise ConfigError(
+            f"style noise {noise.shape} vs latents {tuple(latents.shape[1:])}: fit again"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    schedule = DDIMSchedule(1, SchedulerConfig(prediction_type=base.prediction_type))
+    alphas = schedule.alphas_cumprod.float()
+    cond = base.encode_prompts([str(style.train_prompt)]).float()
+
+    accelerator = Accelerator(
+        mixed_precision=str(style.mixed_precision), cpu=base.device.type == "cpu"
+    )
+    unet = copy.deepcopy(base.unet).float().train().requires_grad_(True)
+    if style.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    optimizer = torch.optim.AdamW(
+        unet.parameters(),
+        lr=float(style.learning_rate),
+        betas=(float(style.adam_beta1), float(style.adam_beta2)),
+        weight_decay=float(style.adam_weight_decay),
+        eps=float(style.adam_epsilon),
+    )
+    ema = (
+        EMAModel(unet.parameters(), decay=float(style.ema_decay), foreach=False)
+        if style.ema
+        else None
+    )
+    unet, optimizer = accelerator.prepare(unet, optimizer)
+    if ema is not None:
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
+    done = checkpoints(out)
+    start = done[-1][0] if done else 0
+    if done:
+        accelerator.load_state(str(done[-1][1]))
+        logger.info("style finetune: resuming from %s", done[-1][1])
+
+    batch = int(style.train_batch_size)
+    losses = []
+    for step in tqdm(range(start, steps), disable=not cfg.progress, desc="style finetune"):
+        z0, t, eps, eps_s = draw_batch(latents, noise, int(cfg.seed) + step, batch, len(alphas))
+        a_t = alphas[t].view(-1, 1, 1, 1)
+        z_t = noisy_latents(z0, eps_s, a_t).to(accelerator.device)
+        target = eps_s if style.target == "style_noise" else eps
+        if base.prediction_type == "v_prediction":
+            target = a_t.sqrt() * target - (1 - a_t).sqrt() * z0
+        context = cond.expand(batch, -1, -1).to(accelerator.device)
+        with accelerator.autocast():
+            pred = unet(z_t, t.to(accelerator.device), encoder_hidden_states=context).sample
+        loss = F.mse_loss(pred.float(), target.to(accelerator.device))
+        accelerator.backward(loss)
+        if style.max_grad_norm is not None:
+            accelerator.clip_grad_norm_(unet.parameters(), float(style.max_grad_norm))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(unet.parameters())
+        losses.append(float(loss))
+        if (step + 1) % int(style.checkpoint_every) == 0 or step + 1 == steps:
+            save_checkpoint(accelerator, out, step + 1, int(style.keep_checkpoints))
+
+    trained = accelerator.unwrap_model(unet)
+    if ema is not None:
+        ema.copy_to(trained.parameters())
+    save_unet(trained, out / UNET_DIR)
+    write_json_atomic(
+        {
+            "steps": steps,
+            "resumed_from": start,
+            "losses": losses,
+            "style": plain(style),
+            "model": plain(cfg.model),
+            "unet": str(out / UNET_DIR),
+        },
+        out / "finetune.json",
+    )
+    return out
+
+
+def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, keep: int) -> None:
+    """accelerate state into ``checkpoint-<step>`` (written beside, then renamed), keeping the
+    last ``keep``."""
+    final = folder / f"checkpoint-{step:06d}"
+    tmp = folder / f".checkpoint-{step:06d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.save_state(str(tmp))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    for _, old in checkpoints(folder)[:-keep]:
+        shutil.rmtree(old)
+
+
+def save_unet(unet: UNet2DConditionModel, folder: Path) -> None:
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    unet.save_pretrained(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
+def load_finetuned_unet(cfg: DictConfig, base: SDModel) -> UNet2DConditionModel:
+    """The fine-tuned UNet of the run in the base model's dtype and device, for inference."""
+    folder = finetune_dir(cfg) / UNET_DIR
+    if not folder.is_dir():
+        raise ConfigError(
+            f"style.models has 'finetuned' but {folder} does not exist: run "
+            "`python -m piebench style finetune style.steps=N` first"
+        )
+    unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=base.dtype)
+    return unet.to(base.device).eval().requires_grad_(False)

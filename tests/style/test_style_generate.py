@@ -1,0 +1,76 @@
+"""style generate: mu = 0, sigma = 1 is the baseline bit for bit, seeds fix the images, a rerun
+resumes, and records carry seconds per image."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from piebench.config_schema import ConfigError
+from piebench.style.config import run_dir
+from piebench.style.generate import run_generate
+from piebench.style.noise import NOISE_FILE, StyleNoise
+
+
+def test_standard_noise_is_torch_randn_of_each_seed():
+    seeds = [5, 1234, 7]
+    expected = torch.stack([torch.randn((4, 8, 8), generator=torch.manual_seed(s)) for s in seeds])
+    drawn = StyleNoise.standard((4, 8, 8)).sample(seeds)
+    assert torch.equal(drawn, expected)
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def test_unit_style_noise_reproduces_the_baseline_images(make_cfg, tiny_model):
+    cfg = make_cfg("style.models=[baseline,style]")
+    run_dir(cfg).mkdir(parents=True)
+    StyleNoise.standard((4, 8, 8)).save(run_dir(cfg) / NOISE_FILE)
+    out = run_generate(cfg, tiny_model)
+    for g in ("g1", "g4"):
+        for i in range(4):
+            base, style = (pixels(out / m / g / f"{i:05d}.png") for m in ("baseline", "style"))
+            assert np.array_equal(base, style)
+    assert not np.array_equal(
+        pixels(out / "baseline/g1/00000.png"), pixels(out / "baseline/g4/00000.png")
+    )
+    assert not np.array_equal(
+        pixels(out / "baseline/g1/00000.png"), pixels(out / "baseline/g1/00001.png")
+    )
+
+
+def test_same_seeds_same_images_and_a_rerun_resumes(make_cfg, tiny_model, tmp_path):
+    first = run_generate(make_cfg("style.models=[baseline]", "style.batch_size=3"), tiny_model)
+    second = run_generate(
+        make_cfg("style.models=[baseline]", f"output_dir={tmp_path / 'again'}"), tiny_model
+    )
+    files = sorted(p.relative_to(first) for p in first.rglob("*.png"))
+    assert len(files) == 8  # 2 guidance weights x 2 prompts x 2 images
+    for name in files:
+        assert np.array_equal(pixels(first / name), pixels(second / name))
+    records = [json.loads(line) for line in (first / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 8 and all(r["seconds"] > 0 for r in records)
+    assert [r["prompt"] for r in records[:4]] == ["a cat on a chair"] * 2 + [
+        "a house by a lake"
+    ] * 2
+    kept = pixels(first / "baseline/g4/00002.png")
+    (first / "baseline/g4/00002.png").unlink()
+    run_generate(make_cfg("style.models=[baseline]"), tiny_model)
+    lines = (first / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 9 and json.loads(lines[-1])["id"] == "baseline/g4/00002"
+    assert np.array_equal(pixels(first / "baseline/g4/00002.png"), kept)
+
+
+def test_style_model_needs_a_fit_and_finetuned_a_finetune(make_cfg, tiny_model):
+    with pytest.raises(ConfigError, match="style fit"):
+        run_generate(make_cfg("style.models=[style]"), tiny_model)
+    with pytest.raises(ConfigError, match="style finetune"):
+        cfg = make_cfg("style.models=[finetuned]")
+        run_dir(cfg).mkdir(parents=True, exist_ok=True)
+        StyleNoise.standard((4, 8, 8)).save(run_dir(cfg) / NOISE_FILE)
+        run_generate(cfg, tiny_model)
