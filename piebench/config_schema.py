@@ -124,12 +124,36 @@ class EDICTSchema(MethodSchema):
     p2p: bool
 
 
+@dataclass
+class SentencesSchema:
+    source: str | None = None
+    target: str | None = None
+
+
+@dataclass
+class Pix2PixZeroSchema(MethodSchema):
+    label: str
+    steps_offset: int = at_least(1, 1)  # its inversion reads alpha-bar_{t-1}
+    inversion: str = choice("ddim", "direct")
+    clip_sample: bool | None
+    caption: str = choice("source_prompt", "blip")
+    caption_model: str
+    lambda_ac: float = at_least(0.0)
+    lambda_kl: float = at_least(0.0)
+    reg_outer: int = at_least(0)
+    reg_inner: int = at_least(1)
+    allow_zero_shift: bool
+    xa_guidance: float = at_least(0.0)
+    sentences: SentencesSchema = field(default_factory=SentencesSchema)
+
+
 METHOD_SCHEMAS: dict[str, type[MethodSchema]] = {
     "ddim": DDIMSchema,
     "direct": DirectSchema,
     "edict": EDICTSchema,
     "npi": NPISchema,
     "nti": NTISchema,
+    "pix2pix_zero": Pix2PixZeroSchema,
 }
 
 

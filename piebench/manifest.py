@@ -100,7 +100,8 @@ def build_manifest(
     identity: dict[str, Any],
 ) -> dict[str, Any]:
     return {
-        "method": config["method"]["name"],
+        # the method as tables name it: a variant's ``label`` (ddim+p2p_zero), else its name
+        "method": config["method"].get("label") or config["method"]["name"],
         "run_name": config["run_name"],
         "config": config,
         "identity": identity,

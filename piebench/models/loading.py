@@ -107,21 +107,27 @@ def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
-def checkpoint_prediction_type(path: str) -> str | None:
-    """``prediction_type`` of a checkpoint's ``scheduler/scheduler_config.json`` (a local folder or
-    the Hugging Face cache), None when it has none. SD 2.x at 768 px is v-prediction."""
+def checkpoint_scheduler_config(path: str) -> dict[str, Any]:
+    """A checkpoint's ``scheduler/scheduler_config.json`` (a local folder or the Hugging Face
+    cache); {} when it has none."""
     folder = Path(path).expanduser()
     local = folder / "scheduler" / "scheduler_config.json"
     if folder.is_dir() and not local.is_file():
-        return None
+        return {}
     if not local.is_file():
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(path, "scheduler/scheduler_config.json")
         if not isinstance(found, str):
-            return None
+            return {}
         local = Path(found)
-    return json.loads(local.read_text()).get("prediction_type")
+    return json.loads(local.read_text())
+
+
+def checkpoint_prediction_type(path: str) -> str | None:
+    """``prediction_type`` of a checkpoint's scheduler config, None when it has none. SD 2.x at
+    768 px is v-prediction."""
+    return checkpoint_scheduler_config(path).get("prediction_type")
 
 
 def resolve_prediction_type(cfg: Any) -> str:
@@ -162,11 +168,13 @@ def load_model(cfg: Any) -> SDModel:
         parts["vae"].set_attn_processor(AttnProcessor())
     log.info("loaded model %s on %s (%s)", name, device, dtype)
     prediction_type = resolve_prediction_type(cfg)
+    scheduler_config = checkpoint_scheduler_config(name) if cfg.kind == "diffusers" else {}
     return SDModel(
         device=device,
         dtype=dtype,
         name=name,
         prediction_type=prediction_type,
         explicit_attention=attention == "explicit",
+        scheduler_config=scheduler_config,
         **parts,
     )

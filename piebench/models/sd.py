@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,8 @@ class SDModel:
     name: str
     prediction_type: str = "epsilon"
     explicit_attention: bool = False  # every attention layer as softmax(QK^T)V, like the reference
+    # the checkpoint's scheduler/scheduler_config.json ({} without one, e.g. the tiny model)
+    scheduler_config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scaling_factor(self) -> float:
@@ -84,11 +87,13 @@ class SDModel:
         return latents.float() * self.scaling_factor
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """(B,H,W,3) uint8 images; like the reference, [0,1] values are truncated, not rounded."""
+    def decode(self, latents: torch.Tensor, rounding: bool = False) -> np.ndarray:
+        """(B,H,W,3) uint8 images; like the P2P family's reference, [0,1] values are truncated,
+        not rounded; ``rounding=True``: rounded, as diffusers pipelines' ``numpy_to_pil``."""
         pixels = self.vae.decode((latents / self.scaling_factor).to(self.dtype)).sample
         pixels = (pixels.float() / 2 + 0.5).clamp(0, 1)
-        return (pixels.permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)
+        scaled = pixels.permute(0, 2, 3, 1).cpu().numpy() * 255
+        return (scaled.round() if rounding else scaled).astype(np.uint8)
 
     def predict(self, latents: torch.Tensor, t: int, context: torch.Tensor) -> torch.Tensor:
         """UNet output in the latents' dtype (float32, or float64 for EDICT's float64 view)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
 
@@ -59,6 +60,20 @@ def layer_input(
         spatial_shape,
         is_cross,
     )
+
+
+def fused_attention(
+    attn: Attention, inp: LayerInput, attention_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """(rows, tokens, C) attention output through ``scaled_dot_product_attention`` (no
+    probabilities materialised; differentiable)."""
+    heads = attn.heads
+    query, key, value = (
+        x.view(inp.rows, -1, heads, x.shape[-1] // heads).transpose(1, 2)
+        for x in (inp.query, inp.key, inp.value)
+    )
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
+    return out.transpose(1, 2).reshape(inp.rows, inp.tokens, -1).to(query.dtype)
 
 
 def layer_output(attn: Attention, out: torch.Tensor, inp: LayerInput) -> torch.Tensor:

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
 
 from piebench.p2p.controller import P2PController
-from piebench.p2p.layer_io import layer_input, layer_output
+from piebench.p2p.layer_io import fused_attention, layer_input, layer_output
 
 
 def _place(layer_name: str) -> str:
@@ -60,13 +59,7 @@ class P2PAttnProcessor:
                 probs = torch.cat([probs[:half], edited.flatten(0, 1)]).flatten(0, 1)
             out = attn.batch_to_head_dim(torch.bmm(probs, value))
         else:
-            heads = attn.heads
-            query, key, value = (
-                x.view(rows, -1, heads, x.shape[-1] // heads).transpose(1, 2)
-                for x in (query, key, value)
-            )
-            out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
-            out = out.transpose(1, 2).reshape(rows, tokens, -1).to(query.dtype)
+            out = fused_attention(attn, inp, attention_mask)
         return layer_output(attn, out, inp)
 
 

@@ -44,6 +44,7 @@ class SchedulerConfig:
     num_train_timesteps: int = 1000
     prediction_type: str = "epsilon"
     steps_offset: int = 1  # P2P family (the pipeline's rewrite); EDICT / BLD: 0
+    clip_sample: bool = False  # clamp x0_pred to [-1, 1] when denoising (pix2pix-zero's scheduler)
 
 
 class DDIMSchedule:
@@ -86,9 +87,12 @@ class DDIMSchedule:
         raise ValueError(f"unsupported prediction_type {self.config.prediction_type!r}")
 
     def prev_step(self, eps: torch.Tensor, t: int, latents: torch.Tensor) -> torch.Tensor:
-        """One deterministic DDIM denoising step x_t -> x_{t - ratio} (eta = 0)."""
+        """One deterministic DDIM denoising step x_t -> x_{t - ratio} (eta = 0); with
+        ``clip_sample`` x0_pred is clamped to [-1, 1] first, as diffusers' DDIMScheduler does."""
         a_t, a_prev = self.alpha(t), self.alpha(t - self.ratio)
         x0_pred = (latents - (1 - a_t) ** 0.5 * eps) / a_t**0.5
+        if self.config.clip_sample:
+            x0_pred = x0_pred.clamp(-1, 1)
         return a_prev**0.5 * x0_pred + (1 - a_prev) ** 0.5 * eps
 
     def next_step(self, eps: torch.Tensor, t: int, latents: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,9 @@ CASES = {  # our method -> (reference folder, sample ids, min PSNR, max mean, ma
 }
 
 
-def run_like_a_user(parity: Path, out: Path, method: str, ids: list[str] | None) -> Path:
+def run_like_a_user(
+    parity: Path, out: Path, method: str, ids: list[str] | None, *extra: str
+) -> Path:
     overrides = [
         f"method={method}",
         "data=pie_bench",
@@ -42,6 +44,7 @@ def run_like_a_user(parity: Path, out: Path, method: str, ids: list[str] | None)
         f"output_dir={out}",
         "progress=false",
         "evaluate=false",
+        *extra,
     ]
     if ids:
         overrides.append(f"data.ids=[{','.join(ids)}]")
