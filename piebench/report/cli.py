@@ -52,8 +52,6 @@ def method_sections(inputs: ReportInputs, compare: str | None) -> list[tuple[str
             if compared.empty
             else "<h3>Ours vs published Table 1 (paper units)</h3>" + comparison_table(compared)
         )
-    elif compare is not None:
-        raise ConfigError(f"unknown compare={compare!r}; valid: paper or null")
     per_type = display(aggregate(inputs.frame, by=["method", "edit_type"]))
     names = [EDIT_TYPES.get(int(t), "") if not pd.isna(t) else "" for t in per_type["edit_type"]]
     per_type.insert(per_type.columns.get_loc("edit_type") + 1, "edit_type_name", names)
@@ -75,6 +73,8 @@ def build_report(cfg: DictConfig) -> Path:
     thumb_size, page_size = positive_int(cfg, "thumb_size"), positive_int(cfg, "page_size")
     if not cfg.runs:
         raise ConfigError("no run folders given: pass runs=[outputs/direct,...]")
+    if cfg.compare not in (None, "paper"):
+        raise ConfigError(f"unknown compare={cfg.compare!r}; valid: paper or null")
     out = Path(str(cfg.out)).expanduser()
     inputs = gather(cfg)
     sections = method_sections(inputs, cfg.compare)
