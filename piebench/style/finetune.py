@@ -143,7 +143,7 @@ def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
             ema.step(unet.parameters())
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if (step + 1) % int(style.checkpoint_every) == 0 or step + 1 == steps:
             save_checkpoint(accelerator, out, step + 1, int(style.keep_checkpoints))
 

@@ -58,6 +58,16 @@ def test_fid_zero_for_identical_sets_and_matches_scipy(image_sets):
     assert np.isnan(fid_from_features(real[:1], fake))
 
 
+def test_fid_with_fewer_samples_than_dimensions_matches_scipy():
+    """The sample-space trace (fewer images than feature dimensions) is the same FID."""
+    g = torch.Generator().manual_seed(1)
+    real = torch.randn(20, 64, generator=g, dtype=torch.float64)
+    fake = torch.randn(30, 64, generator=g, dtype=torch.float64) * 1.3 + 0.2
+    expected = scipy_fid(real.numpy(), fake.numpy())
+    assert fid_from_features(real, fake) == pytest.approx(expected, rel=1e-6)
+    assert fid_from_features(real, real) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_kid_is_reproducible_and_near_zero_for_identical_sets(image_sets):
     real, fake = image_sets
     first, second = (

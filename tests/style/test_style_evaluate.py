@@ -1,0 +1,123 @@
+"""style evaluate: FID of a set against itself ~0 and larger for a shifted set, KID against
+numpy, one table row and one curve point per model and guidance; and the four commands end to
+end on the tiny model with tiny CLIP and a random standard FID Inception."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from piebench.__main__ import main
+from piebench.metrics.networks import MetricNetworks
+from piebench.style.curves import fid_clip_figure
+from piebench.style.evaluate import score_sets
+from tests.metrics.test_fid import numpy_kid
+from tests.metrics.tiny_networks import save_random_fid_inception, save_tiny_clip
+
+
+class MeanColour(torch.nn.Module):
+    """A stand-in feature extractor: per-channel mean and std and 4x4 pooled pixels."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(images, 2).flatten(1)
+        return torch.cat([images.mean((2, 3)), images.std((2, 3)), pooled], dim=1)
+
+
+class FixedClip:
+    def score(self, images: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+        return images.float().mean((1, 2, 3)) / 10
+
+
+def image_set(folder, name: str, seed: int, shift: int, n: int = 12) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        array = np.clip(rng.integers(0, 200, (16, 16, 3)) + shift, 0, 255).astype(np.uint8)
+        file = f"{name}/{i}.png"
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(folder / file)
+        rows.append({"model": name, "guidance": 1.0, "file": file, "prompt": "p", "seconds": 0.5})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture()
+def stand_in_networks() -> MetricNetworks:
+    networks = MetricNetworks({"device": "cpu"})
+    networks.__dict__.update(inception=MeanColour(), clip=FixedClip())
+    return networks
+
+
+def test_fid_zero_against_itself_larger_when_shifted_and_kid_is_numpy(tmp_path, stand_in_networks):
+    same = image_set(tmp_path, "same", seed=0, shift=0)
+    shifted = image_set(tmp_path, "shifted", seed=0, shift=50)
+    images = [np.asarray(Image.open(tmp_path / f)) for f in same["file"]]
+    real = MeanColour()(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) / 255).double()
+    table, per_image = score_sets(
+        pd.concat([same, shifted]), tmp_path, real, stand_in_networks, 5, (1, 12)
+    )
+    by_model = table.set_index("model")
+    assert by_model.loc["same", "fid"] == pytest.approx(0.0, abs=1e-6)
+    assert by_model.loc["shifted", "fid"] > 0.1  # shift 50/255 on ~18 feature dims: ~0.6
+    fake = MeanColour()(
+        torch.from_numpy(np.stack([np.asarray(Image.open(tmp_path / f)) for f in shifted["file"]]))
+        .permute(0, 3, 1, 2)
+        .div(255)
+    ).double()
+    expected = numpy_kid(real.numpy(), fake.numpy())
+    assert by_model.loc["shifted", "kid_mean"] == pytest.approx(expected, rel=1e-6)
+    assert len(per_image) == 24 and by_model.loc["same", "seconds_per_image"] == 0.5
+
+
+def test_end_to_end_through_the_four_commands(tmp_path, style_folder, prompts_file):
+    clip = save_tiny_clip(tmp_path / "clip")
+    inception = save_random_fid_inception(tmp_path / "pt_inception.pth")
+    common = [
+        "model=tiny",
+        "model.device=cpu",
+        f"output_dir={tmp_path / 'out'}",
+        f"style.images={style_folder}",
+        "progress=false",
+    ]
+    assert main(["style", "fit", *common]) == 0
+    assert main(["style", "finetune", *common, "style.steps=2", "style.train_batch_size=2"]) == 0
+    generate = [
+        f"style.prompts={prompts_file}",
+        "style.guidance=[1,7.5]",
+        "style.images_per_prompt=1",
+        "style.sample_steps=2",
+        "style.models=[baseline,style,finetuned]",
+    ]
+    assert main(["style", "generate", *common, *generate]) == 0
+    metrics = [
+        f"metrics.clip.path={clip}",
+        f"metrics.fid.inception_weights={inception}",
+        "metrics.device=cpu",
+        "style.kid_subsets=3",
+    ]
+    assert main(["style", "evaluate", *common, *generate, *metrics]) == 0
+    out = tmp_path / "out" / "style" / style_folder.name
+    assert (out / "noise.pt").is_file() and (out / "finetune" / "unet").is_dir()
+    assert len(list((out / "generate").rglob("*.png"))) == 12
+    table = pd.read_csv(out / "evaluate" / "scores.csv")
+    assert sorted(zip(table["model"], table["guidance"])) == sorted(
+        (m, g) for m in ("baseline", "style", "finetuned") for g in (1.0, 7.5)
+    )
+    assert table["fid"].notna().all() and (table["n"] == 2).all()
+    assert (table["seconds_per_image"] > 0).all() and table["clip_score"].notna().all()
+    with Image.open(out / "evaluate" / "fid_clip.png") as png:
+        assert png.size[0] > 100
+    figure = fid_clip_figure(table)
+    lines = figure.axes[0].get_lines()
+    assert sorted(len(line.get_xdata()) for line in lines) == [2, 2, 2]
+    assert sorted(t.get_text() for t in figure.axes[0].texts) == ["1", "1", "1"] + ["7.5"] * 3
+    assert "tf_bilinear" in (out / "evaluate" / "scores.md").read_text()
+
+
+def test_missing_fid_weights_is_one_line(tmp_path, style_folder, capsys):
+    args = ["model=tiny", f"output_dir={tmp_path}", f"style.images={style_folder}"]
+    assert main(["style", "evaluate", *args]) == 1
+    assert "run `style generate` first" in capsys.readouterr().err
+    assert main(["style", "fitt"]) == 2

@@ -1,0 +1,76 @@
+"""style finetune: a few steps change a copy of the UNet and never the base model; the saved
+UNet reloads to the same outputs; an interrupted run resumes from its last checkpoint to the
+weights of an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from piebench.config_schema import ConfigError
+from piebench.style.config import run_dir
+from piebench.style.finetune import checkpoints, finetune_dir, load_finetuned_unet, run_finetune
+from piebench.style.fit import run_fit
+
+TRAIN = ("style.train_batch_size=2", "style.learning_rate=1e-3", "style.checkpoint_every=1")
+
+
+def unet_output(unet, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    latents, context = torch.randn(1, 4, 8, 8, generator=g), torch.randn(1, 77, 32, generator=g)
+    with torch.no_grad():
+        return unet(latents, 500, encoder_hidden_states=context).sample
+
+
+def test_finetune_changes_a_copy_and_reloads_to_the_same_outputs(make_cfg, tiny_model):
+    cfg = make_cfg("style.steps=3", *TRAIN)
+    run_fit(cfg, tiny_model)
+    base_before = {k: v.clone() for k, v in tiny_model.unet.state_dict().items()}
+    out = run_finetune(cfg, tiny_model)
+    for key, value in tiny_model.unet.state_dict().items():
+        assert torch.equal(value, base_before[key]), f"base UNet changed at {key}"
+    tuned = load_finetuned_unet(cfg, tiny_model)
+    changed = [k for k, v in tuned.state_dict().items() if not torch.equal(v, base_before[k])]
+    assert len(changed) > len(base_before) // 2
+    assert not torch.allclose(unet_output(tuned), unet_output(tiny_model.unet))
+    assert [step for step, _ in checkpoints(out)] == [2, 3]  # keep_checkpoints=2
+    summary = json.loads((out / "finetune.json").read_text())
+    assert len(summary["losses"]) == 3 and summary["resumed_from"] == 0
+
+    interrupted = make_cfg("style.steps=2", *TRAIN, "style.name=resumed")
+    run_fit(interrupted, tiny_model)
+    run_finetune(interrupted, tiny_model)
+    resumed = make_cfg("style.steps=3", *TRAIN, "style.name=resumed")
+    run_finetune(resumed, tiny_model)
+    assert json.loads((finetune_dir(resumed) / "finetune.json").read_text())["resumed_from"] == 2
+    torch.testing.assert_close(
+        unet_output(load_finetuned_unet(resumed, tiny_model)), unet_output(tuned)
+    )
+
+
+def test_ema_weights_are_saved_and_steps_zero_is_training_free(make_cfg, tiny_model):
+    cfg = make_cfg("style.steps=2", *TRAIN, "style.ema=true", "style.ema_decay=0.5")
+    run_fit(cfg, tiny_model)
+    plain = make_cfg("style.steps=2", *TRAIN, "style.name=plain")
+    run_fit(plain, tiny_model)
+    run_finetune(cfg, tiny_model)
+    ema_unet = load_finetuned_unet(cfg, tiny_model)
+    run_finetune(plain, tiny_model)
+    plain_unet = load_finetuned_unet(plain, tiny_model)
+    base, ema, last = (unet_output(u) for u in (tiny_model.unet, ema_unet, plain_unet))
+    # decay 0.5 averages the last weights with earlier ones: between base and the last step
+    assert (ema - base).abs().mean() < (last - base).abs().mean()
+    assert not torch.allclose(ema, base)
+    free = make_cfg("style.steps=0", "style.name=free")
+    assert not (run_finetune(free, tiny_model) / "unet").exists()
+    with pytest.raises(ConfigError, match="style finetune"):
+        load_finetuned_unet(free, tiny_model)
+
+
+def test_finetune_needs_a_fit(make_cfg, tiny_model):
+    cfg = make_cfg("style.steps=1", "style.name=unfit")
+    with pytest.raises(ConfigError, match="style fit"):
+        run_finetune(cfg, tiny_model)
+    assert not run_dir(cfg).exists() or not (run_dir(cfg) / "finetune" / "unet").exists()
