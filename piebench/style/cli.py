@@ -6,7 +6,6 @@ Each subcommand composes ``conf/style.yaml`` with the overrides (Hydra's compose
 
 from __future__ import annotations
 
-import difflib
 import logging
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from omegaconf import DictConfig
 from piebench.config_schema import ConfigError
 from piebench.metrics.weights import MissingWeightsError
 from piebench.models.loading import ModelLoadError
+from piebench.registry import Registry, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
@@ -46,36 +46,35 @@ def _evaluate(cfg: DictConfig) -> object:
     return run_evaluate(cfg)
 
 
-STEPS: dict[str, tuple[Callable[[DictConfig], object], str]] = {
-    "fit": (_fit, "style noise (mu, sigma) from style.images -> <run>/noise.pt"),
-    "finetune": (_finetune, "fine-tune a UNet copy with the style noise (style.steps)"),
-    "generate": (_generate, "images over style.guidance for style.models"),
-    "evaluate": (_evaluate, "FID/KID vs style images, CLIP vs prompts, table + curve"),
-}
+STEPS: Registry[tuple[Callable[[DictConfig], object], str]] = Registry("style step")
+STEPS.register("fit")((_fit, "style noise (mu, sigma) from style.images -> <run>/noise.pt"))
+STEPS.register("finetune")((_finetune, "fine-tune a UNet copy with the style noise (style.steps)"))
+STEPS.register("generate")((_generate, "images over style.guidance for style.models"))
+STEPS.register("evaluate")((_evaluate, "FID/KID vs style images, CLIP vs prompts, table + curve"))
 
 
 def usage() -> str:
     lines = ["usage: python -m piebench style <step> [key=value ...]", "", "steps:"]
-    return "\n".join(lines + [f"  {name:<9} {help_}" for name, (_, help_) in STEPS.items()])
+    return "\n".join(lines + [f"  {name:<9} {STEPS.get(name)[1]}" for name in STEPS])
 
 
 def main(argv: list[str]) -> int:
+    """Run one step; exit status 0 done, 1 a named user error, 2 an unknown step."""
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
     step, overrides = argv[0], argv[1:]
-    if step not in STEPS:
-        close = difflib.get_close_matches(step, STEPS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        print(f"piebench style: unknown step '{step}'{hint}\n\n{usage()}", file=sys.stderr)
+    try:
+        run_step = STEPS.get(step)[0]
+    except UnknownNameError as err:
+        print(f"piebench style: {err}\n\n{usage()}", file=sys.stderr)
         return 2
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from piebench.style.config import load_config
 
     try:
-        cfg = load_config(overrides)
-        result = STEPS[step][0](cfg)
+        result = run_step(load_config(overrides))
     except USER_ERRORS as err:
         print(f"piebench style {step}: {err}", file=sys.stderr)
         return 1
