@@ -218,6 +218,37 @@ class Runner:
             reconstruct=self.cfg.task == "reconstruct",
         )
 
+    def _batch_failed(
+        self, method: EditMethod, records: RunRecords, items: Sequence[Prepared], err: Exception
+    ) -> None:
+        """An unexpected error: stop (``fail_fast``), or retry the samples one by one, or record
+        the single sample as failed with its traceback."""
+        if self.cfg.fail_fast:
+            raise err
+        if len(items) > 1:
+            log.warning(
+                "batch failed (%s: %s); retrying its %d samples one by one",
+                type(err).__name__,
+                err,
+                len(items),
+            )
+            for item in items:
+                self._edit(method, records, [item])
+            return
+        self._unexpected(records, items[0].sample, err)
+
+    def _retry_in_halves(
+        self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]
+    ) -> None:
+        """After an out-of-memory error: the batch as two halves, and the rest of the run at
+        the smaller size."""
+        half = (len(items) + 1) // 2
+        log.warning("batch of %d ran out of memory; retrying at %d", len(items), half)
+        _release_memory(method.model.device)
+        self.batch_size = min(self.batch_size or half, half)
+        for part in (items[:half], items[half:]):
+            self._edit(method, records, part)
+
     def _edit(self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]) -> None:
         """Invert + edit one batch. Out of memory: retry it as two halves, and keep the smaller
         size for the rest of the run; another exception: retry its samples one by one."""
@@ -226,6 +257,7 @@ class Runner:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         batch = self._batch(items)
+        out_of_memory = False
         try:
             sync_device(device)
             start = time.perf_counter()
@@ -242,29 +274,15 @@ class Runner:
         except SampleError as err:  # a named problem of the input: one line, the run goes on
             self._fail_items(records, items, str(err))
             return
-        except Exception as err:
-            if is_out_of_memory(err) and len(items) > 1:
-                half = (len(items) + 1) // 2
-                log.warning("batch of %d ran out of memory; retrying at %d", len(items), half)
-                del batch
-                _release_memory(device)
-                self.batch_size = min(self.batch_size or half, half)
-                for part in (items[:half], items[half:]):
-                    self._edit(method, records, part)
+        except Exception as err:  # noqa: BLE001 (recorded, or re-raised by fail_fast)
+            # out of memory: retried below, once the traceback (and the tensors its frames
+            # hold) is gone
+            out_of_memory = is_out_of_memory(err) and len(items) > 1
+            if not out_of_memory:
+                self._batch_failed(method, records, items, err)
                 return
-            if self.cfg.fail_fast:
-                raise
-            if len(items) > 1:
-                log.warning(
-                    "batch failed (%s: %s); retrying its %d samples one by one",
-                    type(err).__name__,
-                    err,
-                    len(items),
-                )
-                for item in items:
-                    self._edit(method, records, [item])
-                return
-            self._unexpected(records, items[0].sample, err)
+        if out_of_memory:
+            self._retry_in_halves(method, records, items)
             return
         finite = torch.isfinite(latents).flatten(1).all(dim=1).tolist()
         size, peak = len(items), _peak_mem_mb(device)
