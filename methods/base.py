@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -20,7 +20,10 @@ from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
 
 @dataclass
 class Batch:
-    """B samples to edit. ``images`` are the prepared sources, (B,3,H,W) uint8."""
+    """B samples to edit. ``images`` are the prepared sources, (B,3,H,W) uint8; ``masks`` the
+    PIE-Bench edit masks, (B,512,512) uint8 with 1 = edited region (only Blended Latent Diffusion
+    reads them: every other method is mask-free). ``notes`` collects per-sample facts a method
+    wants in the run record (e.g. BLD's candidate scores)."""
 
     ids: list[str]
     images: torch.Tensor
@@ -28,17 +31,29 @@ class Batch:
     target_prompts: list[str]
     blended_words: list[tuple[str, str] | None]
     generators: list[torch.Generator]
+    masks: torch.Tensor | None = None
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.notes:
+            self.notes = [{} for _ in self.ids]
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @classmethod
     def from_samples(
-        cls, samples: list[Sample], images: list[np.ndarray], seed: int, reconstruct: bool = False
+        cls,
+        samples: list[Sample],
+        images: list[np.ndarray],
+        seed: int,
+        reconstruct: bool = False,
+        mask_border: bool = True,
     ) -> Batch:
         """A batch of prepared (H,W,3) uint8 images; ``reconstruct``: target prompt = source
         prompt and no blended words. Each sample gets its own CPU generator seeded with ``seed``
-        (the reference resets the seed before every image)."""
+        (the reference resets the seed before every image). Masks are decoded as for scoring
+        (``mask_border``: the reference forces the 1-pixel border into the mask)."""
         return cls(
             ids=[s.id for s in samples],
             images=images_to_tensor(images),
@@ -46,6 +61,7 @@ class Batch:
             target_prompts=[s.source_prompt if reconstruct else s.target_prompt for s in samples],
             blended_words=[None if reconstruct else s.blended_words for s in samples],
             generators=[torch.Generator().manual_seed(seed) for _ in samples],
+            masks=torch.from_numpy(np.stack([s.mask(border=mask_border) for s in samples])),
         )
 
 
@@ -66,6 +82,8 @@ class Inversion:
 class EditMethod(ABC):
     """Base of all methods: holds the shared model, the method config and the DDIM schedule."""
 
+    reconstructs: ClassVar[bool] = True  # has a ``task=reconstruct`` (BLD, a generator, has not)
+
     def __init__(self, model: SDModel, cfg: Any) -> None:
         self.model = model
         self.cfg = cfg
@@ -84,9 +102,10 @@ class EditMethod(ABC):
     def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         """Return the edited (target) x_0 latents, (B,4,h,w) float32 (EDICT: its ``dtype``)."""
 
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """(B,H,W,3) uint8 images of ``edit``/``reconstruct`` latents: the shared model's VAE,
-        truncating like the P2P family's reference; methods with other conventions override it."""
+    def decode(self, latents: torch.Tensor, batch: Batch) -> np.ndarray:
+        """(B,H,W,3) uint8 images of ``batch``'s ``edit``/``reconstruct`` latents: the shared
+        model's VAE, truncating like the P2P family's reference; methods with other conventions
+        (rounding, a per-sample fine-tuned decoder) override it."""
         return self.model.decode(latents)
 
     def reconstruct(self, batch: Batch, inversion: Inversion) -> torch.Tensor:

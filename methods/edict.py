@@ -42,7 +42,7 @@ import torch
 
 from piebench.methods.base import Batch, EditMethod, Inversion
 from piebench.models.precision import precision_view
-from piebench.models.sd import SDModel
+from piebench.models.sd import SDModel, to_uint8
 from piebench.p2p.edict_control import source_attention_control
 from piebench.sampler.coupled import (
     CoupledSchedule,
@@ -51,6 +51,7 @@ from piebench.sampler.coupled import (
     coupled_invert_step,
 )
 from piebench.sampler.loop import guided_eps
+from piebench.sampler.noise import randn_per_sample
 
 DTYPES = {
     "float16": torch.float16,
@@ -90,7 +91,7 @@ class EDICT(EditMethod):
             if seed is None
             else [torch.Generator().manual_seed(int(seed)) for _ in range(len(batch))]
         )
-        return torch.cat([torch.randn((1, *shape), generator=g) for g in generators])
+        return randn_per_sample(generators, shape)
 
     @torch.no_grad()
     def encode(self, batch: Batch) -> torch.Tensor:
@@ -102,11 +103,10 @@ class EDICT(EditMethod):
         return sample * self.net.scaling_factor
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, batch: Batch) -> np.ndarray:
         """(B,H,W,3) uint8 images from the ``dtype`` VAE; [0,1] values are rounded."""
         z = latents.to(self.net.device, self.net.dtype) / self.net.scaling_factor
-        pixels = (self.net.vae.decode(z).sample / 2 + 0.5).clamp(0, 1)
-        return (pixels.permute(0, 2, 3, 1) * 255).round().cpu().numpy().astype(np.uint8)
+        return to_uint8(self.net.vae.decode(z).sample, rounding=True)
 
     # -- epsilon functions -----------------------------------------------------------------------
     def _cfg_eps(self, prompts: list[str], ids: list[str]) -> EpsFn:

@@ -58,4 +58,16 @@ def make_batch(n: int, size: int = 64, same_prompts: bool = False, seed: int = 0
         target_prompts=(sources if same_prompts else targets)[:n],
         blended_words=[None] * n if same_prompts else words[:n],
         generators=[torch.Generator().manual_seed(1234) for _ in range(n)],
+        masks=torch.from_numpy(np.stack([box_mask(rng) for _ in range(n)])),
     )
+
+
+def box_mask(rng: np.random.Generator, size: int = 512) -> np.ndarray:
+    """A (size, size) uint8 PIE-Bench-style mask: one random box of 1s, the border forced to 1."""
+    mask = np.zeros((size, size), dtype=np.uint8)
+    top, left = rng.integers(size // 8, size // 2, 2)
+    height, width = rng.integers(size // 8, size // 3, 2)
+    mask[top : top + height, left : left + width] = 1
+    mask[[0, -1], :] = 1
+    mask[:, [0, -1]] = 1
+    return mask

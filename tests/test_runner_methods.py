@@ -5,13 +5,15 @@ import pytest
 from PIL import Image
 
 from piebench.methods import METHODS
-from piebench.runner import Runner
+from piebench.runner import RunError, Runner
 from tests.conftest import compose_config
 
 
 @pytest.mark.parametrize("task", ["edit", "reconstruct"])
 @pytest.mark.parametrize("method", METHODS.names())
 def test_every_method_and_task_runs_through_the_runner(method, task, tmp_path):
+    if task == "reconstruct" and not METHODS.get(method).reconstructs:
+        pytest.skip(f"{method} has no reconstruction task")
     extra = ["method.inner_steps=2"] if method == "nti" else []
     cfg = compose_config(
         f"method={method}",
@@ -34,3 +36,11 @@ def test_every_method_and_task_runs_through_the_runner(method, task, tmp_path):
     for path in images:
         image = np.asarray(Image.open(path))
         assert image.shape == (64, 64, 3) and image.std() > 0
+
+
+def test_reconstruct_with_a_method_that_has_none_is_a_clear_error(tmp_path):
+    cfg = compose_config(
+        "method=bld", "task=reconstruct", "model=tiny", "data.limit=1", f"output_dir={tmp_path}"
+    )
+    with pytest.raises(RunError, match="method bld has no reconstruction"):
+        Runner(cfg).run()

@@ -41,10 +41,12 @@ def denoise(
     uncond: torch.Tensor,
     guidance: float,
     hooks: Sequence[StepHook] = (),
+    start: int = 0,
 ) -> torch.Tensor:
-    """Run all DDIM steps from x_T; returns x_0 latents (R,4,h,w), float32."""
+    """Run the DDIM steps from index ``start`` of the grid (0: from x_T) to x_0; returns the x_0
+    latents (R,4,h,w) in the dtype of ``latents``. Hooks see the step's index in the full grid."""
     per_step = uncond.dim() == 4
-    for i, t in enumerate(schedule.timesteps):
+    for i, t in enumerate(schedule.timesteps[start:], start=start):
         for hook in hooks:
             latents = hook.step_start(i, t, latents)
         eps = guided_eps(

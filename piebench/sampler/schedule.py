@@ -28,6 +28,7 @@ We take alphas and timesteps from diffusers and write both update rules ourselve
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -73,9 +74,26 @@ class DDIMSchedule:
         self.alphas_cumprod = scheduler.alphas_cumprod.clone()
         self.final_alpha_cumprod = scheduler.final_alpha_cumprod.clone()
 
+    def with_alphas_in(self, dtype: torch.dtype) -> DDIMSchedule:
+        """A copy whose alpha-bars are rounded to ``dtype`` (the final alpha is kept).
+
+        diffusers 0.10's ``add_noise`` casts the scheduler's alpha-bars to the sample dtype in
+        place, so the reference's fp16 Blended Latent Diffusion steps with fp16 alpha-bars (and
+        fp16 step coefficients) while its final alpha stays float32.
+        """
+        twin = copy.copy(self)
+        twin.alphas_cumprod = self.alphas_cumprod.to(dtype)
+        return twin
+
     def alpha(self, t: int) -> torch.Tensor:
         """alpha-bar_t; the final alpha for t < 0 (``set_alpha_to_one=False``: alpha-bar_0)."""
         return self.alphas_cumprod[t] if t >= 0 else self.final_alpha_cumprod
+
+    def add_noise(self, latents: torch.Tensor, noise: torch.Tensor, t: int) -> torch.Tensor:
+        """``latents`` noised to timestep ``t``: sqrt(a_t) z + sqrt(1 - a_t) n, with a_t in the
+        alpha-bars' precision (diffusers' ``add_noise``)."""
+        a_t = self.alpha(t)
+        return a_t**0.5 * latents + (1 - a_t) ** 0.5 * noise
 
     def to_eps(self, model_output: torch.Tensor, t: int, latents: torch.Tensor) -> torch.Tensor:
         """The model's prediction as epsilon (v-prediction models are converted)."""

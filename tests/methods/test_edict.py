@@ -114,7 +114,7 @@ def test_decode_rounds_with_the_float64_vae(tiny_model, monkeypatch):
 
     monkeypatch.setattr(edict.net.vae, "decode", fake_decode)
     latents = torch.randn(1, 4, 1, 1, dtype=torch.float64)
-    pixels = edict.decode(latents)
+    pixels = edict.decode(latents, make_batch(1))
     torch.testing.assert_close(received[0], latents / edict.net.scaling_factor, atol=0, rtol=0)
     assert pixels.dtype == np.uint8 and pixels[0, 0, :, 0].tolist() == [0, 128, 128, 255, 255]
 

@@ -61,6 +61,6 @@ def test_edited_image_matches_the_reference(
 ) -> None:
     method = edict(parity_dir, inverted.model, VARIANTS[reference])
     assert method.cfg.steps == 50 and method.timesteps[0] == 780 and method.timesteps[-1] == 0
-    ours = method.decode(method.edit(inverted.batch, inverted.inversion))[0]
+    ours = method.decode(method.edit(inverted.batch, inverted.inversion), inverted.batch)[0]
     found = agreement(ours, reference_panel(parity_dir, reference, inverted.sample.image_path))
     assert found.within(55.0, 0.1, 0.005), f"{reference}: {found}"
