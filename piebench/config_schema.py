@@ -147,7 +147,20 @@ class Pix2PixZeroSchema(MethodSchema):
     sentences: SentencesSchema = field(default_factory=SentencesSchema)
 
 
+@dataclass
+class BLDSchema(MethodSchema):
+    blending_percentage: float = at_least(0.0, 1.0)
+    mask_shrink: int = at_least(0)
+    start_from_source: bool
+    decoder_finetune_steps: int = at_least(0)
+    decoder_lr: float = at_least(0.0)
+    decoder_background_weight: float = at_least(0.0)
+    num_candidates: int = at_least(1)
+    clip_model: str
+
+
 METHOD_SCHEMAS: dict[str, type[MethodSchema]] = {
+    "bld": BLDSchema,
     "ddim": DDIMSchema,
     "direct": DirectSchema,
     "edict": EDICTSchema,

@@ -216,6 +216,7 @@ class Runner:
             [p.image for p in items],
             int(self.cfg.seed),
             reconstruct=self.cfg.task == "reconstruct",
+            mask_border=bool(self.cfg.data.mask_border),
         )
 
     def _batch_failed(
@@ -268,7 +269,7 @@ class Runner:
                 latents = method.reconstruct(batch, inversion)
             else:
                 latents = method.edit(batch, inversion)
-            images = method.decode(latents)
+            images = method.decode(latents, batch)
             sync_device(device)
             done = time.perf_counter()
         except SampleError as err:  # a named problem of the input: one line, the run goes on
@@ -286,7 +287,7 @@ class Runner:
             return
         finite = torch.isfinite(latents).flatten(1).all(dim=1).tolist()
         size, peak = len(items), _peak_mem_mb(device)
-        for item, image, ok in zip(items, images, finite):
+        for item, image, ok, notes in zip(items, images, finite, batch.notes):
             sample = item.sample
             if not ok:
                 self._fail(
@@ -313,6 +314,7 @@ class Runner:
                     peak_mem_mb=peak,
                     batch_size=size,
                     warnings=list(sample.warnings),
+                    notes=notes,
                 )
             )
             self.summary.ok += 1
@@ -373,6 +375,10 @@ class Runner:
         self.summary.skipped = len(benchmark.samples) - len(todo)
         model = model or load_model(self.cfg.model)
         method = METHODS.get(str(self.cfg.method.name))(model, self.cfg.method)
+        if self.cfg.task == "reconstruct" and not method.reconstructs:
+            raise RunError(
+                f"method {self.cfg.method.name} has no reconstruction (task=reconstruct)"
+            )
         manifest = build_manifest(config, model.device, model.dtype, benchmark.root, identity)
         sharded = self.num_shards > 1
         if sharded:  # shard-specific facts go to the shard's own file

@@ -91,14 +91,21 @@ class SDModel:
         """(B,H,W,3) uint8 images; like the P2P family's reference, [0,1] values are truncated,
         not rounded; ``rounding=True``: rounded, as diffusers pipelines' ``numpy_to_pil``."""
         pixels = self.vae.decode((latents / self.scaling_factor).to(self.dtype)).sample
-        pixels = (pixels.float() / 2 + 0.5).clamp(0, 1)
-        scaled = pixels.permute(0, 2, 3, 1).cpu().numpy() * 255
-        return (scaled.round() if rounding else scaled).astype(np.uint8)
+        return to_uint8(pixels.float(), rounding)
 
     def predict(self, latents: torch.Tensor, t: int, context: torch.Tensor) -> torch.Tensor:
         """UNet output in the latents' dtype (float32, or float64 for EDICT's float64 view)."""
         out = self.unet(latents.to(self.dtype), t, encoder_hidden_states=context).sample
         return out.to(latents.dtype)
+
+
+def to_uint8(pixels: torch.Tensor, rounding: bool) -> np.ndarray:
+    """(B,H,W,3) uint8 of (B,3,H,W) VAE output in [-1, 1]: ``(x / 2 + 0.5).clamp(0, 1) * 255`` in
+    the pixels' own dtype (the reference's fp16 BLD does it in fp16), then rounded half to even
+    (EDICT, BLD, pix2pix-zero) or truncated (the P2P family)."""
+    values = (pixels / 2 + 0.5).clamp(0, 1) * 255
+    values = values.round() if rounding else values.floor()
+    return values.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def images_to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
