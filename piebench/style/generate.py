@@ -6,8 +6,8 @@ Per model (``style.models``), guidance weight w and prompt-list image i (prompt 
 then DDIM (eta = 0) with classifier-free guidance through the shared sampler
 (``piebench.sampler.loop.denoise``). Images land in ``<run>/generate/<model>/g<w>/<i>.png``
 (atomic writes); ``<run>/generate/records.jsonl`` has one line per image (prompt, seed, seconds
-per image = batch time / batch size). A rerun skips images already written, so a killed run
-resumes.
+per image = batch time / batch size). A rerun skips images already written with the same prompt
+and seed, so a killed run resumes.
 """
 
 from __future__ import annotations
@@ -82,14 +82,8 @@ def batches(items: list[Item], size: int) -> Iterator[list[Item]]:
     """Consecutive items of one (model, guidance) set, at most ``size`` each."""
     batch: list[Item] = []
     for item in items:
-        if batch and (
-            len(batch) == size
-            or (item.model, item.guidance)
-            != (
-                batch[0].model,
-                batch[0].guidance,
-            )
-        ):
+        same_set = batch and (item.model, item.guidance) == (batch[0].model, batch[0].guidance)
+        if batch and (len(batch) == size or not same_set):
             yield batch
             batch = []
         batch.append(item)
@@ -97,7 +91,9 @@ def batches(items: list[Item], size: int) -> Iterator[list[Item]]:
         yield batch
 
 
-def model_variant(name: str, cfg: DictConfig, base: SDModel, shape: tuple[int, ...]):
+def model_variant(
+    name: str, cfg: DictConfig, base: SDModel, shape: tuple[int, ...]
+) -> tuple[SDModel, StyleNoise]:
     """(SDModel, StyleNoise) of ``baseline``, ``style`` (training-free) or ``finetuned``."""
     if name == "baseline":
         return base, StyleNoise.standard(shape)
@@ -131,7 +127,7 @@ def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
     prompts = read_prompts(cfg.style.prompts)
     items = plan(cfg, prompts)
     done, _ = parse_records(out / RECORDS) if (out / RECORDS).is_file() else ({}, [])
-    todo = [i for i in items if not (i.id in done and (out / i.file).is_file())]
+    todo = [i for i in items if not (finished(done.get(i.id), i) and (out / i.file).is_file())]
     write_json_atomic(
         {
             "prompts": prompts,
@@ -184,6 +180,12 @@ def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
                 append_record(out / RECORDS, item, seconds, len(batch))
             bar.update(len(batch))
     return out
+
+
+def finished(record: dict | None, item: Item) -> bool:
+    """A record of this very image: same prompt and seed (a changed prompt list or seed makes
+    the image again instead of keeping one of another prompt)."""
+    return bool(record) and (record["prompt"], record["seed"]) == (item.prompt, item.seed)
 
 
 def append_record(path: Path, item: Item, seconds: float, batch_size: int) -> None:

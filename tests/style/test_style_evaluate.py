@@ -116,7 +116,9 @@ def test_end_to_end_through_the_four_commands(tmp_path, style_folder, prompts_fi
     assert "tf_bilinear" in (out / "evaluate" / "scores.md").read_text()
 
 
-def test_missing_fid_weights_is_one_line(tmp_path, style_folder, capsys):
+def test_evaluate_before_generate_and_an_unknown_step_are_one_line_errors(
+    tmp_path, style_folder, capsys
+):
     args = ["model=tiny", f"output_dir={tmp_path}", f"style.images={style_folder}"]
     assert main(["style", "evaluate", *args]) == 1
     assert "run `style generate` first" in capsys.readouterr().err

@@ -64,6 +64,9 @@ def test_same_seeds_same_images_and_a_rerun_resumes(make_cfg, tiny_model, tmp_pa
     lines = (first / "records.jsonl").read_text().splitlines()
     assert len(lines) == 9 and json.loads(lines[-1])["id"] == "baseline/g4/00002"
     assert np.array_equal(pixels(first / "baseline/g4/00002.png"), kept)
+    other_seed = make_cfg("style.models=[baseline]", "seed=99")
+    run_generate(other_seed, tiny_model)
+    assert len((first / "records.jsonl").read_text().splitlines()) == 17  # all 8 made again
 
 
 def test_style_model_needs_a_fit_and_finetuned_a_finetune(make_cfg, tiny_model):
