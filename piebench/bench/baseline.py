@@ -119,14 +119,16 @@ def edit_one(method: EditMethod, sample: Sample, resolution: int, seed: int) -> 
 
 def baseline_seconds_per_image(
     method: EditMethod, samples: Sequence[Sample], resolution: int, seed: int, warmup: bool
-) -> float:
-    """Mean wall seconds per image over ``samples`` (``warmup``: one untimed image first)."""
+) -> tuple[float, float]:
+    """Mean wall and process CPU seconds per image over ``samples`` (``warmup``: one untimed
+    image first)."""
     device = method.model.device
     if warmup:
         edit_one(method, samples[0], resolution, seed)
     sync_device(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for sample in samples:
         edit_one(method, sample, resolution, seed)
     sync_device(device)
-    return (time.perf_counter() - start) / len(samples)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return wall / len(samples), cpu / len(samples)

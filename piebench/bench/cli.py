@@ -41,7 +41,8 @@ def baseline_model(cfg: DictConfig, model: SDModel) -> SDModel:
     return load_model(model_cfg)
 
 
-def measure_baseline(cfg: DictConfig, model: SDModel) -> float:
+def measure_baseline(cfg: DictConfig, model: SDModel) -> tuple[float, float]:
+    """Wall and process CPU seconds per image of the baseline."""
     data = cfg.data
     samples = load_benchmark(data.root or SAMPLE_ROOT, data.types, data.ids, data.limit).samples
     limit = cfg.bench.baseline_limit
@@ -52,8 +53,11 @@ def measure_baseline(cfg: DictConfig, model: SDModel) -> float:
     )
 
 
-def row_of(cfg: DictConfig, model: SDModel, timing: RunTiming, baseline: float | None) -> dict:
+def row_of(
+    cfg: DictConfig, model: SDModel, timing: RunTiming, baseline: tuple[float, float] | None
+) -> dict:
     passes = passes_of(str(cfg.method.name))
+    wall, cpu = baseline or (None, None)
     return {
         **environment(),
         "device": device_name(model.device),
@@ -72,10 +76,12 @@ def row_of(cfg: DictConfig, model: SDModel, timing: RunTiming, baseline: float |
         "edit_s": timing.edit_s,
         "metrics_s": timing.metrics_s,
         "total_s": timing.wall_s_per_image,
+        "cpu_s": timing.cpu_s_per_image,
         "images_per_s": timing.images_per_s,
         "peak_mem_mb": timing.peak_mem_mb,
-        "baseline_s": baseline,
-        "speedup": baseline / timing.wall_s_per_image if baseline else None,
+        "baseline_s": wall,
+        "baseline_cpu_s": cpu,
+        "speedup": wall / timing.wall_s_per_image if wall else None,
         "baseline_passes": passes.description if baseline else "",
         "note": timing.metrics_note,
     }
@@ -97,14 +103,14 @@ def report(row: dict) -> str:
         f"  metrics    {fmt('metrics_s')}",
         (
             f"  run total  {fmt('total_s')} ({row['images_per_s']:.4g} images/s, "
-            f"peak {row['peak_mem_mb']:.0f} MB)"
+            f"peak {row['peak_mem_mb']:.0f} MB; process CPU {fmt('cpu_s')})"
         ),
     ]
     if row["baseline_s"] is not None:
         lines += [
             (
-                f"  baseline   {fmt('baseline_s')} (batch 1, fp32, explicit attention: "
-                f"{row['baseline_passes']})"
+                f"  baseline   {fmt('baseline_s')} (process CPU {fmt('baseline_cpu_s')}; "
+                f"batch 1, fp32, explicit attention: {row['baseline_passes']})"
             ),
             f"  speed-up   {row['speedup']:.2f}x",
         ]

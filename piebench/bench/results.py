@@ -3,6 +3,8 @@
 The row says what was measured on what: device and CPU model, thread count, library versions,
 git commit, the settings (method, model, dtype, attention, resolution, steps, batch size), then
 the figures. Columns are fixed (``COLUMNS``) so files from different versions stay readable.
+``cpu_s`` / ``baseline_cpu_s``: process CPU seconds per image, the figure to compare on a CPU that
+other jobs share (wall time there depends on their load).
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ COLUMNS: tuple[str, ...] = (
     "edit_s",
     "metrics_s",
     "total_s",
+    "cpu_s",
     "images_per_s",
     "peak_mem_mb",
     "baseline_s",
+    "baseline_cpu_s",
     "speedup",
     "baseline_passes",
     "note",

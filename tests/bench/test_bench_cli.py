@@ -46,7 +46,8 @@ def test_bench_appends_a_row_with_timings_metrics_and_the_baseline_ratio(tmp_pat
         "3",
     )
     assert row["torch"] and row["threads"] and row["cpu"]
-    for key in ("inversion_s", "edit_s", "metrics_s", "total_s", "images_per_s", "baseline_s"):
+    positive = ("inversion_s", "edit_s", "metrics_s", "total_s", "cpu_s", "images_per_s")
+    for key in (*positive, "baseline_s", "baseline_cpu_s"):
         assert float(row[key]) > 0, key
     assert float(row["total_s"]) >= float(row["inversion_s"]) + float(row["edit_s"])
     speedup = float(row["baseline_s"]) / float(row["total_s"])
@@ -69,7 +70,7 @@ def test_bench_without_metric_weights_says_so_and_skips_the_baseline_on_request(
     with path.open() as f:
         (row,) = list(csv.DictReader(f))
     assert row["metrics_s"] == "" and row["note"].startswith("not measured")
-    assert row["baseline_s"] == "" and row["speedup"] == ""
+    assert row["baseline_s"] == row["baseline_cpu_s"] == row["speedup"] == ""
     assert "metrics    not measured" in capsys.readouterr().out
 
 
