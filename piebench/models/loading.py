@@ -20,6 +20,7 @@ from diffusers.models.attention_processor import AttnProcessor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from piebench.device import resolve_device
+from piebench.models.cpu_half import accumulate_convs_in_float32
 from piebench.models.sd import SDModel
 from piebench.models.tiny import build_tiny_parts
 
@@ -160,6 +161,9 @@ def load_model(cfg: Any) -> SDModel:
         raise ModelLoadError(f"unknown model.kind {cfg.kind!r}; valid: diffusers, tiny")
     for key in ("vae", "unet", "text_encoder"):
         parts[key] = parts[key].to(device).eval().requires_grad_(False)
+    if device.type == "cpu" and dtype == torch.float16:  # torch's fp16 CPU conv is ~5x slower
+        for key in ("vae", "unet"):
+            accumulate_convs_in_float32(parts[key])
     attention = str(cfg.get("attention") or "sdpa")
     if attention not in ("sdpa", "explicit"):
         raise ModelLoadError(f"unknown model.attention {attention!r}; valid: sdpa, explicit")

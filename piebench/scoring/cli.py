@@ -35,6 +35,8 @@ from piebench.scoring.evaluate import (
 from piebench.scoring.leaderboard import leaderboard
 from piebench.scoring.tables import (
     FORMATS,
+    MASK_INPUT_METHODS,
+    MASK_INPUT_NOTE,
     aggregate,
     caption,
     compare_paper,
@@ -123,6 +125,8 @@ def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], 
         caption(f"PIE-Bench scores, {profile.header()}", fmt),
         render(display(aggregated), fmt),
     ]
+    if MASK_INPUT_METHODS.intersection(aggregated["method"].astype(str)):
+        parts.append(caption(MASK_INPUT_NOTE, fmt))
     if cfg.compare == "paper":
         compared = compare_paper(aggregate(frame), load_paper())
         if compared.empty:

@@ -33,6 +33,13 @@ HEADLINE: tuple[str, ...] = (
 SET_COLUMNS: tuple[str, ...] = ("fid", "kid_mean", "kid_std")  # set scores (lower is better)
 COUNT_SUFFIX = "__count"
 FORMATS = ("markdown", "csv", "latex")
+# methods that take the ground-truth edit mask as an input (PIE-Bench's fairness caveat)
+MASK_INPUT_METHODS = frozenset({"bld"})
+MASK_INPUT_MARK = " (mask input)"
+MASK_INPUT_NOTE = (
+    "(mask input): the method reads PIE-Bench's ground-truth edit mask, so its unedited-region "
+    "numbers (PSNR, LPIPS, MSE, SSIM) are not comparable with those of mask-free methods"
+)
 _SUPERSCRIPT = {3: "³", 4: "⁴", 2: "²"}
 
 
@@ -107,7 +114,14 @@ def display(aggregated: pd.DataFrame) -> pd.DataFrame:
                 aggregated[column], aggregated[count_column], aggregated["n"]
             )
         ]
+    if "method" in shown.columns:
+        shown["method"] = [mask_marked(str(m)) for m in shown["method"]]
     return shown.rename(columns={c: label(c) for c in shown.columns})
+
+
+def mask_marked(method: str) -> str:
+    """The method's name, marked when it reads the ground-truth mask (``MASK_INPUT_NOTE``)."""
+    return method + MASK_INPUT_MARK if method in MASK_INPUT_METHODS else method
 
 
 def _cell(value: float, count: int, n: int) -> str:

@@ -135,3 +135,9 @@ def test_leaderboard_columns_and_values(frame):
     assert first["structure_distance_x1e3"] == pytest.approx(12.0)
     assert first["mse_unedit_part_x1e4"] == pytest.approx(30.0)
     assert first["total_s_mean"] == pytest.approx(2.0)
+
+
+def test_methods_that_read_the_mask_are_marked(frame):
+    frame = frame.assign(method=["bld"] * 4 + ["direct"] * 2)
+    shown = display(aggregate(frame))
+    assert set(shown["method"]) == {"bld (mask input)", "direct"}
