@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from piebench.methods import METHODS
@@ -23,7 +25,7 @@ def run(method, batch):
 class RecordingBlend(BackgroundBlend):
     """The blend hook, recording each step's input latent, mask and latents around the blend."""
 
-    calls: list[dict] = []
+    calls: ClassVar[list[dict]] = []
 
     def step_start(self, i, t, latents):
         RecordingBlend.calls.append({"i": i, "t": t, "start": latents.clone()})
