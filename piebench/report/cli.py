@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from piebench.config_schema import ConfigError
@@ -31,6 +32,9 @@ from piebench.scoring.tables import aggregate, compare_paper, display, load_pape
 logger = logging.getLogger(__name__)
 
 ASSETS = ("report.css", "report.js")
+USAGE = (
+    "usage: python -m piebench report runs=[DIR,...] [data.root=DIR] [out=DIR] [key=value ...]\n\n"
+)
 
 
 def positive_int(cfg: DictConfig, key: str) -> int:
@@ -97,10 +101,13 @@ def report_main(argv: list[str]) -> int:
     """Write the report; one line on stderr and exit 1 for a named input problem."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if {"-h", "--help"} & set(argv):
+        print(USAGE + (resources.files("piebench.conf") / "report.yaml").read_text())
+        return 0
     try:
         index = build_report(load_config(argv, "report"))
-    except USER_ERRORS as err:
-        print(f"piebench report: {err}", file=sys.stderr)
+    except (*USER_ERRORS, HydraException) as err:  # a typo in a key is a Hydra error
+        print(f"piebench report: {str(err).splitlines()[0]}", file=sys.stderr)
         return 1
     print(f"wrote {index} (open it in a browser; no server needed)")
     return 0

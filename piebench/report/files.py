@@ -16,6 +16,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
+from PIL import Image
+
+FILE_MODE = 0o666
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_jpeg(image: np.ndarray, path: Path, quality: int) -> None:
+    """Write (H,W,3) uint8 as a JPEG via a temporary file and a rename."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="JPEG", quality=quality)
+
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -26,6 +43,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, FILE_MODE & ~_umask())  # mkstemp's 0600 would keep the folder private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

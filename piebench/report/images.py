@@ -20,8 +20,7 @@ from PIL import Image
 
 from piebench.data.errors import SampleError
 from piebench.data.pie_bench import MAPPING_FILE, Sample
-from piebench.records import write_image_atomic
-from piebench.report.files import href, is_fresh, place_copy
+from piebench.report.files import href, is_fresh, place_copy, save_jpeg
 from piebench.report.gather import ReportInputs, ScoredRun
 from piebench.scoring.runs import read_edited
 
@@ -102,9 +101,9 @@ def _source_pictures(
         else:
             source = sample.load_image(SOURCE_SIZE)
             overlay = mask_overlay(source, sample.mask(border=border))
-            write_image_atomic(overlay, overlay_full, quality=THUMB_QUALITY)
-            write_image_atomic(thumbnail(source, size), thumb, quality=THUMB_QUALITY)
-            write_image_atomic(thumbnail(overlay, size), overlay_thumb, quality=THUMB_QUALITY)
+            save_jpeg(overlay, overlay_full, THUMB_QUALITY)
+            save_jpeg(thumbnail(source, size), thumb, THUMB_QUALITY)
+            save_jpeg(thumbnail(overlay, size), overlay_thumb, THUMB_QUALITY)
             gallery.made += 1
     except UNREADABLE as err:
         logger.warning("report: source of sample %s not shown: %s", sample.id, err)
@@ -132,7 +131,7 @@ def _edit_picture(
         if is_fresh(thumb, edited):
             gallery.reused += 1
         else:
-            write_image_atomic(thumbnail(edited_picture(edited), size), thumb, THUMB_QUALITY)
+            save_jpeg(thumbnail(edited_picture(edited), size), thumb, THUMB_QUALITY)
             gallery.made += 1
     except UNREADABLE as err:
         logger.warning("report: %s edit of sample %s not shown: %s", run.key, sample_id, err)
