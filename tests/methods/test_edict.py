@@ -122,7 +122,9 @@ def test_decode_rounds_with_the_float64_vae(tiny_model, monkeypatch):
 def test_runner_decodes_with_the_methods_decode(tmp_path, monkeypatch):
     calls = []
     real = EDICT.decode
-    monkeypatch.setattr(EDICT, "decode", lambda self, z: calls.append(z.dtype) or real(self, z))
+    monkeypatch.setattr(
+        EDICT, "decode", lambda self, z, batch: calls.append(z.dtype) or real(self, z, batch)
+    )
     cfg = compose_config(
         "method=edict",
         "model=tiny",
