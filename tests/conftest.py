@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -20,6 +22,18 @@ def compose_config(*overrides: str) -> DictConfig:
     """The run config as the CLI would compose it."""
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging():
+    """Commands run in-process (Hydra's job logging, ``basicConfig``) attach handlers bound to
+    the test's captured streams; left behind, they write "--- Logging error ---" tracebacks into
+    later tests' output once those streams are closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
