@@ -74,6 +74,14 @@ class InceptionFeatures(nn.Module):
         return self.network((images.clamp(0, 1) * 255).round().to(torch.uint8))
 
 
+def fid_weights_found(weights: str | Path | None = None) -> bool:
+    """Whether ``build_inception`` would find a weights file (configured or in the torch.hub
+    cache), without reading it: ``metrics.fid.enabled=auto`` scores FID/KID only then."""
+    if weights:
+        return Path(weights).expanduser().is_file()
+    return any(torch_hub_checkpoint(n).is_file() for n in (INCEPTION_FILE, TORCH_FIDELITY_FILE))
+
+
 def build_inception(
     weights: str | Path | None = None, resize: str = "tf_bilinear"
 ) -> InceptionFeatures:

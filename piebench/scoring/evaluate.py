@@ -28,7 +28,7 @@ import piebench
 from piebench.data.errors import SampleError
 from piebench.data.pie_bench import EDIT_TYPES, Sample, load_benchmark
 from piebench.metrics.fid import NETWORK as FID_NETWORK
-from piebench.metrics.fid import fid_from_features, kid_from_features
+from piebench.metrics.fid import fid_from_features, fid_weights_found, kid_from_features
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import MetricProfile, resolve_profile
 from piebench.metrics.registry import DEFAULT_METRICS, METRICS, PairBatch
@@ -156,7 +156,7 @@ def evaluate_run(
     samples = _select_samples(run, data_root or data_cfg.get("root"), data_cfg)
     resolution = run_resolution(run.manifest, data_cfg)
     border = bool(data_cfg.get("mask_border", True))
-    fid_enabled = bool((metrics_cfg.get("fid") or {}).get("enabled", False))
+    fid_enabled = fid_wanted(metrics_cfg.get("fid") or {})
 
     rows = [_base_row(run, sample_id, sample) for sample_id, sample in samples]
     features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -193,6 +193,21 @@ def evaluate_run(
         if fid_enabled:
             set_scores(frame, features, metrics_cfg).to_csv(run.path / SET_SCORES_FILE, index=False)
     return frame
+
+
+def fid_wanted(fid_cfg: Mapping[str, Any]) -> bool:
+    """``metrics.fid.enabled``: true, false, or auto (the default: only when the FID Inception
+    weights are found; otherwise one log line says how to get them)."""
+    enabled = fid_cfg.get("enabled", "auto")
+    if str(enabled).lower() != "auto":
+        return bool(enabled)
+    if fid_weights_found(fid_cfg.get("inception_weights")):
+        return True
+    logger.info(
+        "FID/KID not scored: no FID Inception weights found (set metrics.fid.inception_weights "
+        "to pt_inception-2015-12-05-6726825d.pth, or metrics.fid.enabled=false to silence this)"
+    )
+    return False
 
 
 def _select_samples(
