@@ -107,4 +107,3 @@ def test_editing_steps_match_the_reference(direct, trace) -> None:
         edited = method._guided_step(trace["edit_in_t961"], STEP_T, context, maps, reference)
     assert max_abs(recon, trace["recon_out_t961"]) <= 2e-5  # measured 3.5e-6
     assert max_abs(edited, trace["edit_out_t961"]) <= 2e-4  # measured 3.7e-5
-
