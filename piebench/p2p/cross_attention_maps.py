@@ -20,37 +20,28 @@ import torch
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
 
-from piebench.p2p.layer_io import fused_attention, layer_input, layer_output
+from piebench.p2p.layer_io import LayerInput, LayerProcessor, fused_attention
 
 AttentionMaps = dict[str, torch.Tensor]
 
 
-class CrossAttentionRecorder:
+class CrossAttentionRecorder(LayerProcessor):
     """Attention of one layer; a cross-attention layer also stores its probabilities."""
 
     def __init__(self, name: str, maps: AttentionMaps, explicit: bool = False) -> None:
         self.name, self.maps, self.explicit = name, maps, explicit
 
-    def __call__(
-        self,
-        attn: Attention,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        temb: torch.Tensor | None = None,
-        **kwargs: object,
+    def attend(
+        self, attn: Attention, inp: LayerInput, attention_mask: torch.Tensor | None
     ) -> torch.Tensor:
-        inp = layer_input(attn, hidden_states, encoder_hidden_states, temb)
         if inp.is_cross or self.explicit:
             query, key, value = (attn.head_to_batch_dim(x) for x in (inp.query, inp.key, inp.value))
             mask = attn.prepare_attention_mask(attention_mask, inp.key.shape[1], inp.rows)
             probs = attn.get_attention_scores(query, key, mask)
             if inp.is_cross:
                 self.maps[self.name] = probs
-            out = attn.batch_to_head_dim(torch.bmm(probs, value))
-        else:
-            out = fused_attention(attn, inp, attention_mask)
-        return layer_output(attn, out, inp)
+            return attn.batch_to_head_dim(torch.bmm(probs, value))
+        return fused_attention(attn, inp, attention_mask)
 
 
 @contextmanager

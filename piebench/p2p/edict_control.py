@@ -27,7 +27,7 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
 from transformers import PreTrainedTokenizerBase
 
-from piebench.p2p.layer_io import layer_input, layer_output
+from piebench.p2p.layer_io import LayerInput, LayerProcessor
 
 
 def token_match(
@@ -59,32 +59,25 @@ def _heads(attn: Attention, x: torch.Tensor) -> torch.Tensor:
     return x.view(x.shape[0], x.shape[1], attn.heads, -1).transpose(1, 2)
 
 
-class SourceAttentionProcessor:
+class SourceAttentionProcessor(LayerProcessor):
     """Attention on [uncond | source | target] rows with the target taking the source's maps."""
 
     def __init__(self, mask: torch.Tensor, index: torch.Tensor) -> None:
         self.mask = mask[:, None, None, :]  # (B,1,1,L)
         self.index = index[:, None, None, :]
 
-    def __call__(
-        self,
-        attn: Attention,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        temb: torch.Tensor | None = None,
-        **kwargs: object,
+    def attend(
+        self, attn: Attention, inp: LayerInput, attention_mask: torch.Tensor | None
     ) -> torch.Tensor:
         if attention_mask is not None:
             raise NotImplementedError("EDICT's source attention control takes no attention mask")
-        inp = layer_input(attn, hidden_states, encoder_hidden_states, temb)
         query, key, value = (_heads(attn, x) for x in (inp.query, inp.key, inp.value))
         out = (
             self._cross(attn, query, key, value)
             if inp.is_cross
             else self._self(attn, query, key, value)
         )
-        return layer_output(attn, out.transpose(1, 2).reshape(inp.rows, inp.tokens, -1), inp)
+        return out.transpose(1, 2).reshape(inp.rows, inp.tokens, -1)
 
     @staticmethod
     def _self(

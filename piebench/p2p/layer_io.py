@@ -84,3 +84,26 @@ def layer_output(attn: Attention, out: torch.Tensor, inp: LayerInput) -> torch.T
     if attn.residual_connection:
         out = out + inp.residual
     return out / attn.rescale_output_factor
+
+
+class LayerProcessor:
+    """Base of our attention processors: diffusers' processor call (input side, ``attend``,
+    output side); a processor implements only ``attend``, the part it changes."""
+
+    def __call__(
+        self,
+        attn: Attention,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        **kwargs: object,
+    ) -> torch.Tensor:
+        inp = layer_input(attn, hidden_states, encoder_hidden_states, temb)
+        return layer_output(attn, self.attend(attn, inp, attention_mask), inp)
+
+    def attend(
+        self, attn: Attention, inp: LayerInput, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """(rows, tokens, C) attention output of the layer."""
+        raise NotImplementedError

@@ -17,7 +17,7 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
 
 from piebench.p2p.controller import P2PController
-from piebench.p2p.layer_io import fused_attention, layer_input, layer_output
+from piebench.p2p.layer_io import LayerInput, LayerProcessor, fused_attention
 
 
 def _place(layer_name: str) -> str:
@@ -25,7 +25,7 @@ def _place(layer_name: str) -> str:
     return layer_name.split("_", 1)[0]
 
 
-class P2PAttnProcessor:
+class P2PAttnProcessor(LayerProcessor):
     """Attention for SD's transformer blocks with P2P control of the conditional half."""
 
     def __init__(self, controller: P2PController, place: str, explicit: bool = False) -> None:
@@ -33,16 +33,9 @@ class P2PAttnProcessor:
         self.place = place
         self.explicit = explicit
 
-    def __call__(
-        self,
-        attn: Attention,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        temb: torch.Tensor | None = None,
-        **kwargs: object,
+    def attend(
+        self, attn: Attention, inp: LayerInput, attention_mask: torch.Tensor | None
     ) -> torch.Tensor:
-        inp = layer_input(attn, hidden_states, encoder_hidden_states, temb)
         rows, tokens, is_cross = inp.rows, inp.tokens, inp.is_cross
         query, key, value = inp.query, inp.key, inp.value
         controlled = self.controller.wants_probs(is_cross, tokens)
@@ -57,10 +50,8 @@ class P2PAttnProcessor:
                 # the controller's mappers are float32: back to the layer's dtype (fp16/bf16 runs)
                 edited = self.controller.edit(cond, is_cross, self.place).to(probs.dtype)
                 probs = torch.cat([probs[:half], edited.flatten(0, 1)]).flatten(0, 1)
-            out = attn.batch_to_head_dim(torch.bmm(probs, value))
-        else:
-            out = fused_attention(attn, inp, attention_mask)
-        return layer_output(attn, out, inp)
+            return attn.batch_to_head_dim(torch.bmm(probs, value))
+        return fused_attention(attn, inp, attention_mask)
 
 
 @contextmanager
