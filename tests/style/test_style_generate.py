@@ -46,8 +46,9 @@ def test_unit_style_noise_reproduces_the_baseline_images(make_cfg, tiny_model):
 
 def test_same_seeds_same_images_and_a_rerun_resumes(make_cfg, tiny_model, tmp_path):
     first = run_generate(make_cfg("style.models=[baseline]", "style.batch_size=3"), tiny_model)
+    again = f"output_dir={tmp_path / 'again'}"
     second = run_generate(
-        make_cfg("style.models=[baseline]", f"output_dir={tmp_path / 'again'}"), tiny_model
+        make_cfg("style.models=[baseline]", "style.batch_size=3", again), tiny_model
     )
     files = sorted(p.relative_to(first) for p in first.rglob("*.png"))
     assert len(files) == 8  # 2 guidance weights x 2 prompts x 2 images
@@ -63,7 +64,9 @@ def test_same_seeds_same_images_and_a_rerun_resumes(make_cfg, tiny_model, tmp_pa
     run_generate(make_cfg("style.models=[baseline]"), tiny_model)
     lines = (first / "records.jsonl").read_text().splitlines()
     assert len(lines) == 9 and json.loads(lines[-1])["id"] == "baseline/g4/00002"
-    assert np.array_equal(pixels(first / "baseline/g4/00002.png"), kept)
+    # remade alone instead of in a batch of 3: batch-dependent float rounding, at most 1 level
+    remade = pixels(first / "baseline/g4/00002.png").astype(int)
+    assert np.abs(remade - kept.astype(int)).max() <= 1
     other_seed = make_cfg("style.models=[baseline]", "seed=99")
     run_generate(other_seed, tiny_model)
     assert len((first / "records.jsonl").read_text().splitlines()) == 17  # all 8 made again
