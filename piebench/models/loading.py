@@ -100,8 +100,9 @@ def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
             f"cannot load Stable Diffusion weights from {path!r}: {str(err).splitlines()[0]}\n"
             "The model is neither a local diffusers folder nor in the Hugging Face cache, and the hub "
             "is unreachable. Download it where you have internet, e.g.\n"
-            f"  huggingface-cli download {path} --local-dir /models/sd-v1-4\n"
-            "then run with model.path=/models/sd-v1-4 (or model=tiny for an offline smoke run)."
+            f"  huggingface-cli download {path} --local-dir /models/{Path(path).name}\n"
+            f"then run with model.path=/models/{Path(path).name} (or model=tiny for an offline "
+            "smoke run)."
         ) from None
 
 
