@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from piebench.sampler.noise import randn_per_sample
+
 NOISE_FILE = "noise.pt"
 
 
@@ -37,12 +39,7 @@ class StyleNoise:
 
     def sample(self, seeds: Sequence[int]) -> torch.Tensor:
         """(len(seeds),4,h,w) float32 CPU latents, one seeded draw per image."""
-        eps = torch.stack(
-            [
-                torch.randn(self.shape, generator=torch.Generator().manual_seed(int(s)))
-                for s in seeds
-            ]
-        )
+        eps = randn_per_sample([torch.Generator().manual_seed(int(s)) for s in seeds], self.shape)
         return self.mu + self.sigma * eps
 
     def save(self, path: Path) -> None:
