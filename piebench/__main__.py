@@ -24,7 +24,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Diffusion in Style: fit | finetune | generate | evaluate",
     ),
     "bench": ("piebench.bench.cli", "main", "time a run against the reference's passes"),
-    "report": ("piebench.report.cli", "report_main", "write an HTML report: tables, plots, gallery"),
+    "report": (
+        "piebench.report.cli",
+        "report_main",
+        "write an HTML report: tables, plots, gallery",
+    ),
 }
 
 

@@ -65,6 +65,9 @@ class ModelSchema:
     seed: int
     attention: str = choice("sdpa", "explicit")
     prediction_type: str | None = choice("epsilon", "v_prediction")
+    autocast: str | None = choice("bf16", "fp16")
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass

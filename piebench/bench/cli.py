@@ -23,6 +23,7 @@ from piebench.config_schema import validate
 from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
 from piebench.manifest import device_name
 from piebench.methods import METHODS
+from piebench.models.fast_path import describe
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
 
@@ -31,13 +32,14 @@ _exit_codes: list[int] = []
 
 
 def baseline_model(cfg: DictConfig, model: SDModel) -> SDModel:
-    """The configured model when it already is fp32 with explicit attention, else a second
-    copy loaded that way (the reference's precision and attention maths)."""
-    if model.dtype.itemsize == 4 and model.explicit_attention:
+    """The configured model when it already is fp32 with explicit attention and no fast-path
+    switch, else a second copy loaded that way (the reference's precision and attention maths)."""
+    if model.dtype.itemsize == 4 and model.explicit_attention and describe(cfg.model) == "off":
         return model
     model_cfg = cfg.model.copy()
     with open_dict(model_cfg):
         model_cfg.dtype, model_cfg.attention = "fp32", "explicit"
+        model_cfg.autocast, model_cfg.channels_last, model_cfg.compile = None, False, False
     return load_model(model_cfg)
 
 
@@ -84,6 +86,7 @@ def row_of(
         "speedup": wall / timing.wall_s_per_image if wall else None,
         "baseline_passes": passes.description if baseline else "",
         "note": timing.metrics_note,
+        "fast_path": describe(cfg.model),
     }
 
 
@@ -95,7 +98,8 @@ def report(row: dict) -> str:
     lines = [
         (
             f"bench {row['method']} on {row['device']} ({row['cpu']}, {row['threads']} "
-            f"threads): {row['model']} {row['dtype']} {row['attention']}, {row['resolution']} "
+            f"threads): {row['model']} {row['dtype']} {row['attention']}, fast path "
+            f"{row['fast_path']}, {row['resolution']} "
             f"px, {row['steps']} steps, batch {row['batch_size_used']}, {row['images']} images"
         ),
         f"  inversion  {fmt('inversion_s')}",

@@ -54,6 +54,7 @@ COLUMNS: tuple[str, ...] = (
     "speedup",
     "baseline_passes",
     "note",
+    "fast_path",
 )
 
 
@@ -93,6 +94,7 @@ def append_row(row: dict[str, Any], out_dir: Path) -> Path:
         raise KeyError(f"bench row has columns outside COLUMNS: {', '.join(unknown)}")
     path = Path(out_dir) / f"{device_slug(str(row['device']))}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
+    _upgrade_header(path)
     new = not path.is_file()
     with path.open("a", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -100,6 +102,24 @@ def append_row(row: dict[str, Any], out_dir: Path) -> Path:
             writer.writeheader()
         writer.writerow({k: _cell(row.get(k)) for k in COLUMNS})
     return path
+
+
+def _upgrade_header(path: Path) -> None:
+    """Rewrite a file written with older ``COLUMNS`` under the current header (new columns blank),
+    so rows of every version stay in one readable table."""
+    if not path.is_file():
+        return
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) == COLUMNS:
+            return
+        rows = list(reader)
+    upgraded = path.with_suffix(".csv.tmp")
+    with upgraded.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    upgraded.replace(path)
 
 
 def _cell(value: Any) -> Any:

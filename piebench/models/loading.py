@@ -21,6 +21,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from piebench.device import resolve_device
 from piebench.models.cpu_half import accumulate_convs_in_float32
+from piebench.models.fast_path import autocast_dtype, compile_blocks, to_channels_last
 from piebench.models.sd import SDModel
 from piebench.models.tiny import build_tiny_parts
 
@@ -171,6 +172,15 @@ def load_model(cfg: Any) -> SDModel:
     if attention == "explicit":  # the reference's maths on every layer (slower, no fused kernel)
         parts["unet"].set_attn_processor(AttnProcessor())
         parts["vae"].set_attn_processor(AttnProcessor())
+    if cfg.get("channels_last", False):
+        to_channels_last(parts["unet"], parts["vae"])
+    if cfg.get("compile", False):
+        count = compile_blocks(parts["unet"])
+        log.info("model.compile: %d UNet blocks compile at their first call", count)
+    try:
+        autocast = autocast_dtype(cfg.get("autocast"))
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from None
     log.info("loaded model %s on %s (%s)", name, device, dtype)
     prediction_type = resolve_prediction_type(cfg)
     scheduler_config = checkpoint_scheduler_config(name) if cfg.kind == "diffusers" else {}
@@ -181,5 +191,6 @@ def load_model(cfg: Any) -> SDModel:
         prediction_type=prediction_type,
         explicit_attention=attention == "explicit",
         scheduler_config=scheduler_config,
+        autocast=autocast,
         **parts,
     )

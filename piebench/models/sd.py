@@ -18,6 +18,8 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from piebench.models.fast_path import autocast_context
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +38,7 @@ class SDModel:
     explicit_attention: bool = False  # every attention layer as softmax(QK^T)V, like the reference
     # the checkpoint's scheduler/scheduler_config.json ({} without one, e.g. the tiny model)
     scheduler_config: dict[str, Any] = field(default_factory=dict)
+    autocast: torch.dtype | None = None  # the UNet under torch.autocast (fast path; None: off)
 
     @property
     def scaling_factor(self) -> float:
@@ -95,7 +98,8 @@ class SDModel:
 
     def predict(self, latents: torch.Tensor, t: int, context: torch.Tensor) -> torch.Tensor:
         """UNet output in the latents' dtype (float32, or float64 for EDICT's float64 view)."""
-        out = self.unet(latents.to(self.dtype), t, encoder_hidden_states=context).sample
+        with autocast_context(self.device, self.autocast):
+            out = self.unet(latents.to(self.dtype), t, encoder_hidden_states=context).sample
         return out.to(latents.dtype)
 
 

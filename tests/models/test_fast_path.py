@@ -1,0 +1,96 @@
+"""The fast-path switches: off by default, and each one changes what it says it changes."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers.models.resnet import ResnetBlock2D
+from omegaconf import OmegaConf
+
+from piebench.bench.results import COLUMNS, append_row
+from piebench.models.fast_path import COMPILED_BLOCKS, compile_blocks, describe
+from piebench.models.loading import ModelLoadError, load_model
+from tests.conftest import compose_config
+
+
+def _model(*overrides: str):
+    return load_model(compose_config("model=tiny", "model.device=cpu", *overrides).model)
+
+
+def _predict(model) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(2, 4, 8, 8, generator=generator)
+    context = model.encode_prompts(["a cat on a mat", "a dog"])
+    with torch.no_grad():
+        return model.predict(latents, 500, context)
+
+
+def test_every_switch_is_off_by_default() -> None:
+    for model in ("tiny", "sd14", "sd21base"):
+        cfg = compose_config(f"model={model}")
+        assert describe(cfg.model) == "off"
+    model = _model()
+    assert model.autocast is None
+    assert all(m._compiled_call_impl is None for m in model.unet.modules())
+
+
+def test_autocast_runs_the_unet_in_reduced_precision() -> None:
+    exact, fast = _predict(_model()), _predict(_model("model.autocast=bf16"))
+    assert fast.dtype == torch.float32  # latents and DDIM arithmetic stay in the model dtype
+    difference = (fast - exact).abs().max().item()
+    assert 0 < difference < 0.05 * exact.abs().max().item()  # bf16 rounding, not another network
+
+
+def test_autocast_rejects_an_unknown_dtype() -> None:
+    with pytest.raises(ModelLoadError, match="model.autocast"):
+        load_model(OmegaConf.merge(compose_config("model=tiny").model, {"autocast": "int8"}))
+
+
+def test_channels_last_changes_layout_not_values() -> None:
+    model = _model("model.channels_last=true")
+    conv = model.unet.conv_in.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert torch.allclose(_predict(model), _predict(_model()), atol=1e-5)
+
+
+def test_compiled_blocks_cover_the_non_attention_blocks_and_agree() -> None:
+    model = _model()
+    exact = _predict(model)
+    count = compile_blocks(model.unet, backend="eager")  # dynamo's tracing, no C++ build
+    expected = [m for m in model.unet.modules() if isinstance(m, COMPILED_BLOCKS)]
+    assert count == len(expected) > 0
+    assert any(isinstance(m, ResnetBlock2D) for m in expected)
+    assert all(m._compiled_call_impl is not None for m in expected)
+    assert torch.allclose(_predict(model), exact, atol=1e-6)
+
+
+def test_bench_row_names_the_fast_path_and_old_files_are_upgraded(tmp_path: Path) -> None:
+    old_columns = [c for c in COLUMNS if c != "fast_path"]
+    path = tmp_path / "cpu.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=old_columns)
+        writer.writeheader()
+        writer.writerow({"device": "cpu", "method": "ddim"})
+    cfg = compose_config("model=tiny", "model.autocast=bf16", "model.compile=true")
+    append_row({"device": "cpu", "method": "direct", "fast_path": describe(cfg.model)}, tmp_path)
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["method"] for r in rows] == ["ddim", "direct"]
+    assert [r["fast_path"] for r in rows] == ["", "autocast=bf16 compile"]
+
+
+@pytest.mark.slow
+def test_a_run_with_every_switch_on(tmp_path: Path) -> None:
+    """The real inductor build (about a minute on a CPU), through P2P's attention swaps."""
+    command = [
+        sys.executable, "-m", "piebench", "run", "method=direct", "model=tiny",
+        "model.device=cpu", "model.autocast=bf16", "model.channels_last=true",
+        "model.compile=true", "data.limit=2", "evaluate=false", f"output_dir={tmp_path}",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, timeout=900)
+    assert len(list((tmp_path / "direct").rglob("*.jpg"))) == 2
