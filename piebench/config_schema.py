@@ -42,6 +42,7 @@ class RunSchema:
     progress: bool
     fail_fast: bool
     evaluate: bool
+    async_write: bool
     task: str = choice("edit", "reconstruct")
 
 
@@ -55,6 +56,7 @@ class DataSchema:
     num_shards: int = at_least(1)
     resolution: int = at_least(8)
     mask_border: bool
+    workers: Any  # a number >= 0 or "auto" (checked in ``validate``)
 
 
 @dataclass
@@ -209,6 +211,11 @@ def validate(cfg: DictConfig) -> None:
     size = cfg.batch_size
     if size != "auto" and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
         raise ConfigError(f"config key batch_size={size!r}: must be >= 1 or auto")
+    workers = cfg.data.get("workers", 0)
+    if workers != "auto" and (
+        not isinstance(workers, int) or isinstance(workers, bool) or workers < 0
+    ):
+        raise ConfigError(f"config key data.workers={workers!r}: must be >= 0 or auto")
     _check(cfg.data, DataSchema, "data.")
     _check(cfg.model, ModelSchema, "model.")
     schema = METHOD_SCHEMAS.get(str(cfg.method.name), MethodSchema)

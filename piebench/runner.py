@@ -14,11 +14,13 @@ shards share (the same bytes from each), so shards never clash.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
 import resource
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -34,6 +36,7 @@ from tqdm import tqdm
 
 from piebench.data.errors import SampleError
 from piebench.data.pie_bench import SAMPLE_ROOT, Benchmark, Sample, load_benchmark
+from piebench.data.prefetch import load_in_order
 from piebench.manifest import (
     build_manifest,
     dataset_fingerprint,
@@ -45,6 +48,7 @@ from piebench.memory import AutoBatch, is_out_of_memory
 from piebench.methods import METHODS, Batch, EditMethod
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
+from piebench.output_writer import OutputWriter
 from piebench.records import (
     RunRecords,
     SampleRecord,
@@ -103,6 +107,14 @@ def _release_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+def loader_workers(setting: int | str, device: torch.device) -> int:
+    """``data.workers``: a number of reading processes, or ``auto``: 2 beside a GPU (reading
+    then overlaps its work), none on a CPU run (they would compete with its compute threads)."""
+    if setting == "auto":
+        return 2 if device.type == "cuda" else 0
+    return int(setting)
+
+
 def output_path(sample: Sample, image_format: str) -> str:
     """Path of the edited image relative to the run dir, mirroring the benchmark's tree."""
     rel = Path(IMAGE_DIR) / sample.image_path
@@ -122,6 +134,8 @@ class Runner:
         self.batch_size: int | None = None  # None: batch_size=auto, chosen once the model is on
         if cfg.batch_size != "auto":
             self.batch_size = max(1, int(cfg.batch_size))
+        self.writer = OutputWriter(background=bool(cfg.get("async_write", True)))
+        self._lock = threading.Lock()
 
     # -- setup ------------------------------------------------------------------------------------
     def _prepare_dir(self, identity: dict[str, Any]) -> None:
@@ -162,19 +176,19 @@ class Runner:
         trace: str | None = None,
     ) -> None:
         log.warning("sample %s failed: %s", sample_id, error)
-        records.add(
-            SampleRecord(
-                sample_id,
-                image_path,
-                edit_type,
-                self.cfg.method.name,
-                "failed",
-                error=error,
-                traceback=trace,
-            )
+        record = SampleRecord(
+            sample_id,
+            image_path,
+            edit_type,
+            self.cfg.method.name,
+            "failed",
+            error=error,
+            traceback=trace,
         )
-        self.summary.failed += 1
-        self.summary.failures.append(f"{sample_id}: {error}")
+        with self._lock:  # the writer thread records too
+            records.add(record)
+            self.summary.failed += 1
+            self.summary.failures.append(f"{sample_id}: {error}")
 
     def _fail_items(self, records: RunRecords, items: Sequence[Prepared], error: str) -> None:
         for item in items:
@@ -198,17 +212,6 @@ class Runner:
             f"unexpected {type(err).__name__}: {err}",
             trace,
         )
-
-    def _load(self, records: RunRecords, samples: Sequence[Sample]) -> list[Prepared]:
-        prepared = []
-        for sample in samples:
-            for warning in sample.warnings:
-                log.warning("sample %s: %s", sample.id, warning)
-            try:
-                prepared.append(Prepared(sample, sample.load_image(int(self.cfg.data.resolution))))
-            except SampleError as err:
-                self._fail(records, sample.id, sample.image_path, sample.edit_type, str(err))
-        return prepared
 
     def _batch(self, items: Sequence[Prepared]) -> Batch:
         return Batch.from_samples(
@@ -286,7 +289,14 @@ class Runner:
             self._retry_in_halves(method, records, items)
             return
         finite = torch.isfinite(latents).flatten(1).all(dim=1).tolist()
-        size, peak = len(items), _peak_mem_mb(device)
+        timing = {
+            "inversion_s": (inverted - start) / len(items),
+            "edit_s": (done - inverted) / len(items),
+            "total_s": (done - start) / len(items),
+            "peak_mem_mb": _peak_mem_mb(device),
+            "batch_size": len(items),
+        }
+        jobs = []
         for item, image, ok, notes in zip(items, images, finite, batch.notes):
             sample = item.sample
             if not ok:
@@ -298,25 +308,44 @@ class Runner:
                     "edited latents hold NaN or inf",
                 )
                 continue
-            rel = output_path(sample, str(self.cfg.image_format))
+            jobs.append(functools.partial(self._save, records, sample, image, notes, timing))
+        self.writer.submit_batch(jobs)
+
+    def _save(
+        self,
+        records: RunRecords,
+        sample: Sample,
+        image: np.ndarray,
+        notes: dict[str, Any],
+        timing: dict[str, float],
+    ) -> None:
+        """Write one edited image, then its ok record (on the writer thread when enabled): a
+        record never claims an image that is not on disk."""
+        rel = output_path(sample, str(self.cfg.image_format))
+        try:
             write_image_atomic(image, self.run_dir / rel, int(self.cfg.jpeg_quality))
-            records.add(
-                SampleRecord(
-                    sample.id,
-                    sample.image_path,
-                    sample.edit_type,
-                    self.cfg.method.name,
-                    "ok",
-                    output=rel,
-                    inversion_s=(inverted - start) / size,
-                    edit_s=(done - inverted) / size,
-                    total_s=(done - start) / size,
-                    peak_mem_mb=peak,
-                    batch_size=size,
-                    warnings=list(sample.warnings),
-                    notes=notes,
-                )
+        except OSError as err:
+            self._fail(
+                records,
+                sample.id,
+                sample.image_path,
+                sample.edit_type,
+                f"cannot write {rel}: {err.strerror or err}",
             )
+            return
+        record = SampleRecord(
+            sample.id,
+            sample.image_path,
+            sample.edit_type,
+            self.cfg.method.name,
+            "ok",
+            output=rel,
+            warnings=list(sample.warnings),
+            notes=notes,
+            **timing,
+        )
+        with self._lock:
+            records.add(record)
             self.summary.ok += 1
 
     # -- the run ----------------------------------------------------------------------------------
@@ -332,14 +361,25 @@ class Runner:
 
     def _edit_all(self, method: EditMethod, records: RunRecords, todo: list[Sample]) -> None:
         """Edit ``todo`` in batches of ``self.batch_size``, which may shrink on the way (out of
-        memory) or is chosen after the first sample (``batch_size=auto``)."""
+        memory) or is chosen after the first sample (``batch_size=auto``). Images are read
+        ahead by ``data.workers`` processes and saved by the writer thread."""
         auto = AutoBatch(method.model.device) if self.batch_size is None else None
+        workers = loader_workers(self.cfg.data.get("workers", 0), method.model.device)
+        loaded = load_in_order(todo, int(self.cfg.data.resolution), workers)
         with tqdm(total=len(todo), unit="sample", disable=not self.cfg.progress) as bar:
-            start = 0
-            while start < len(todo):
-                size = self.batch_size or auto.size()
-                chunk = todo[start : start + size]
-                items = self._load(records, chunk)
+            items: list[Prepared] = []
+            consumed = 0
+            for index, item in enumerate(loaded, start=1):
+                consumed += 1
+                sample = item.sample
+                for warning in sample.warnings:
+                    log.warning("sample %s: %s", sample.id, warning)
+                if item.image is None:
+                    self._fail(records, sample.id, sample.image_path, sample.edit_type, item.error)
+                else:
+                    items.append(Prepared(sample, item.image))
+                if len(items) < (self.batch_size or auto.size()) and index < len(todo):
+                    continue
                 if items:
                     if auto is not None:
                         auto.measure_start()
@@ -349,8 +389,8 @@ class Runner:
                         if auto.chosen is not None:
                             log.info("batch_size=auto: %d samples per batch", auto.chosen)
                             self.batch_size = auto.chosen
-                start += len(chunk)
-                bar.update(len(chunk))
+                bar.update(consumed)
+                items, consumed = [], 0
 
     def run(self, model: SDModel | None = None) -> RunSummary:
         """Edit the selection; ``model``: an already loaded model of ``cfg.model`` (else loaded)."""
@@ -397,7 +437,8 @@ class Runner:
             len(todo),
             self.summary.skipped,
         )
-        self._edit_all(method, records, todo)
+        with self.writer:
+            self._edit_all(method, records, todo)
         target = shard_manifest if sharded else manifest
         target["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         target["summary"] = {
