@@ -61,7 +61,7 @@ class DataSchema:
 
 @dataclass
 class ModelSchema:
-    kind: str = choice("diffusers", "tiny")
+    kind: str = choice("diffusers", "tiny", "sd14_random")
     device: str
     dtype: str = choice("fp32", "float32", "fp16", "float16", "bf16", "bfloat16")
     seed: int

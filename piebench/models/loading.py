@@ -23,7 +23,7 @@ from piebench.device import resolve_device
 from piebench.models.cpu_half import accumulate_convs_in_float32
 from piebench.models.fast_path import autocast_dtype, compile_blocks, to_channels_last
 from piebench.models.sd import SDModel
-from piebench.models.tiny import build_tiny_parts
+from piebench.models.tiny import SD14_SHAPE, build_parts, tiny_shape
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ DTYPES = {
     "bf16": torch.bfloat16,
     "bfloat16": torch.bfloat16,
 }
+
+
+# randomly initialised models built in code (no weights): the tests' tiny model, and SD 1.4's
+# full shape for timing where no weights can be had
+BUILT_IN_CODE = ("tiny", "sd14_random")
 
 
 class ModelLoadError(RuntimeError):
@@ -149,18 +154,21 @@ def resolve_prediction_type(cfg: Any) -> str:
 def load_model(cfg: Any) -> SDModel:
     """Load the model described by the ``model`` config group."""
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
-    if cfg.kind == "tiny":
-        parts = build_tiny_parts(cfg.tiny, seed=int(cfg.seed))
+    if cfg.kind in BUILT_IN_CODE:
+        shape = tiny_shape(cfg.tiny) if cfg.kind == "tiny" else SD14_SHAPE
+        parts = build_parts(shape, seed=int(cfg.seed))
         if dtype != torch.float32:
             parts = {
                 k: (v.to(dtype) if isinstance(v, torch.nn.Module) else v) for k, v in parts.items()
             }
-        name = "tiny"
+        name = str(cfg.kind)
     elif cfg.kind == "diffusers":
         parts = _load_sd_parts(str(cfg.path), dtype)
         name = str(cfg.path)
     else:
-        raise ModelLoadError(f"unknown model.kind {cfg.kind!r}; valid: diffusers, tiny")
+        raise ModelLoadError(
+            f"unknown model.kind {cfg.kind!r}; valid: diffusers, {', '.join(BUILT_IN_CODE)}"
+        )
     for key in ("vae", "unet", "text_encoder"):
         parts[key] = parts[key].to(device).eval().requires_grad_(False)
     if device.type == "cpu" and dtype == torch.float16:  # torch's fp16 CPU conv is ~5x slower

@@ -8,6 +8,7 @@ from piebench.device import resolve_device
 from piebench.methods import METHODS
 from piebench.models import loading
 from piebench.models.loading import ModelLoadError, load_model
+from piebench.models.tiny import SD14_SHAPE, build_parts
 from tests.conftest import compose_config
 
 
@@ -74,3 +75,29 @@ def test_prediction_type_defaults_to_epsilon_and_rejects_unknown(tiny_model, tmp
     assert load_model(compose_config(f"model.path={tmp_path}").model).prediction_type == "epsilon"
     with pytest.raises(ModelLoadError, match="model.prediction_type"):
         load_model(compose_config(f"model.path={tmp_path}", "model.prediction_type=x0").model)
+
+
+def test_sd14_random_has_stable_diffusion_1_4s_exact_shape():
+    """Parameter counts of CompVis/stable-diffusion-v1-4's unet/, vae/, text_encoder/ (built on
+    the meta device: no memory, no time), so bench timings on it are SD 1.4's cost."""
+    with torch.device("meta"):
+        parts = build_parts(SD14_SHAPE)
+    counts = {
+        k: sum(p.numel() for p in parts[k].parameters()) for k in ("unet", "vae", "text_encoder")
+    }
+    assert counts == {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480}
+    assert parts["unet"].config.cross_attention_dim == parts["text_encoder"].config.hidden_size
+
+
+@pytest.mark.slow
+def test_sd14_random_runs_end_to_end(tmp_path):
+    """Full-size random weights at 64 px and 2 steps (about a minute on a CPU)."""
+    from piebench.runner import Runner
+
+    cfg = compose_config(
+        "method=direct", "model=sd14_random", "model.device=cpu", "data.resolution=64",
+        "method.steps=2", "data.limit=1", "evaluate=false", "progress=false",
+        f"output_dir={tmp_path}",
+    )  # fmt: skip
+    summary = Runner(cfg).run()
+    assert (summary.ok, summary.failed) == (1, 0)
