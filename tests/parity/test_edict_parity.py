@@ -24,6 +24,9 @@ from piebench.models.sd import SDModel
 from tests.conftest import compose_config
 from tests.parity.conftest import agreement, reference_panel
 
+# its tests share module-scoped work: keep them on one pytest-xdist worker (-n, --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("test_edict_parity")
+
 SAMPLE = "000000000000"
 VARIANTS = {"edict+direct_forward": "false", "edict+p2p": "true"}
 

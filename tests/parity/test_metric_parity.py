@@ -42,6 +42,9 @@ from piebench.metrics.profiles import BUILTIN_PROFILES, MetricProfile
 from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.scoring.evaluate import evaluate_run
 
+# its tests share module-scoped work: keep them on one pytest-xdist worker (-n, --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("test_metric_parity")
+
 # README section 6: (kind, bound) per metric family.
 BOUNDS = {
     "psnr": ("relative", 1e-5),

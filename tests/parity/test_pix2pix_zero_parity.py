@@ -35,6 +35,9 @@ from piebench.sampler.loop import guided_eps
 from tests.conftest import compose_config
 from tests.parity.conftest import agreement, reference_panel
 
+# its tests share module-scoped work: keep them on one pytest-xdist worker (-n, --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("test_pix2pix_zero_parity")
+
 SAMPLE = "000000000000"
 IMAGE = "0_random_140/000000000000.jpg"
 SOURCE = "a white star above green hills under a blue sky"

@@ -73,6 +73,9 @@ from piebench.models.sd import SDModel, images_to_tensor
 from piebench.sampler.hooks import StepHook
 from tests.conftest import compose_config, method_config
 
+# its tests share module-scoped work: keep them on one pytest-xdist worker (-n, --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("test_reference_semantics")
+
 STEPS = 7  # int(0.4 * 8) = 3 != int(0.4 * 7) = 2: the cross-replace end convention is observable
 SIZE = 128  # 16 x 16 latents: 4 x 4 local-blend maps
 GUIDANCE = 7.5
