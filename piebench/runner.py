@@ -134,7 +134,6 @@ class Runner:
         self.batch_size: int | None = None  # None: batch_size=auto, chosen once the model is on
         if cfg.batch_size != "auto":
             self.batch_size = max(1, int(cfg.batch_size))
-        self.writer = OutputWriter(background=bool(cfg.get("async_write", True)))
         self._lock = threading.Lock()
 
     # -- setup ------------------------------------------------------------------------------------
@@ -437,7 +436,7 @@ class Runner:
             len(todo),
             self.summary.skipped,
         )
-        with self.writer:
+        with OutputWriter(background=bool(self.cfg.get("async_write", True))) as self.writer:
             self._edit_all(method, records, todo)
         target = shard_manifest if sharded else manifest
         target["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -154,6 +154,10 @@ def resolve_prediction_type(cfg: Any) -> str:
 def load_model(cfg: Any) -> SDModel:
     """Load the model described by the ``model`` config group."""
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
+    try:  # before any weights are read: a typo fails at once
+        autocast = autocast_dtype(cfg.get("autocast"))
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from None
     if cfg.kind in BUILT_IN_CODE:
         shape = tiny_shape(cfg.tiny) if cfg.kind == "tiny" else SD14_SHAPE
         parts = build_parts(shape, seed=int(cfg.seed))
@@ -185,10 +189,6 @@ def load_model(cfg: Any) -> SDModel:
     if cfg.get("compile", False):
         count = compile_blocks(parts["unet"])
         log.info("model.compile: %d UNet blocks compile at their first call", count)
-    try:
-        autocast = autocast_dtype(cfg.get("autocast"))
-    except ValueError as err:
-        raise ModelLoadError(str(err)) from None
     log.info("loaded model %s on %s (%s)", name, device, dtype)
     prediction_type = resolve_prediction_type(cfg)
     scheduler_config = checkpoint_scheduler_config(name) if cfg.kind == "diffusers" else {}
