@@ -70,6 +70,7 @@ class ModelSchema:
     autocast: str | None = choice("bf16", "fp16")
     channels_last: bool = False
     compile: bool = False
+    keep_cpu_heap: bool = True
 
 
 @dataclass

@@ -21,6 +21,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from piebench.device import resolve_device
 from piebench.models.cpu_half import accumulate_convs_in_float32
+from piebench.models.cpu_heap import keep_freed_memory
 from piebench.models.fast_path import autocast_dtype, compile_blocks, to_channels_last
 from piebench.models.sd import SDModel
 from piebench.models.tiny import SD14_SHAPE, build_parts, tiny_shape
@@ -175,6 +176,8 @@ def load_model(cfg: Any) -> SDModel:
         )
     for key in ("vae", "unet", "text_encoder"):
         parts[key] = parts[key].to(device).eval().requires_grad_(False)
+    if device.type == "cpu" and cfg.get("keep_cpu_heap", True):
+        keep_freed_memory()
     if device.type == "cpu" and dtype == torch.float16:  # torch's fp16 CPU conv is ~5x slower
         for key in ("vae", "unet"):
             accumulate_convs_in_float32(parts[key])
