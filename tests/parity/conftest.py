@@ -20,6 +20,30 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PARITY_DIR = REPO_ROOT.parent / "shared" / "parity"
 
 
+# The parity runs take minutes each (NTI ~10, the EDICT module ~10, the other P2P methods ~3 each
+# at one thread): collected first, they start at once on different pytest-xdist workers, and
+# the hundreds of short tests fill in around them, instead of NTI running alone at the end.
+LONGEST_FIRST = (
+    "tests/parity/test_p2p_image_parity.py::test_edited_images_match_the_reference[nti]",
+    "tests/parity/test_edict_parity.py",
+    "tests/parity/test_p2p_image_parity.py",
+    "tests/parity/test_bld_parity.py",
+    "tests/parity/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the long parity runs to the front of the session, longest first (stable otherwise)."""
+
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
+            len(LONGEST_FIRST),
+        )
+
+    items.sort(key=rank)
+
+
 def parity_root() -> Path:
     """The parity folder: ``$PIEBENCH_PARITY_DIR`` or ``../shared/parity`` beside the repo."""
     return Path(os.environ.get("PIEBENCH_PARITY_DIR", DEFAULT_PARITY_DIR)).expanduser()
