@@ -38,9 +38,7 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    _kept = bool(
-        mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES) and mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES)
-    )
+    _kept = bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES) and mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES))
     if _kept:
         log.debug("glibc keeps freed blocks up to %d bytes in the heap", KEEP_BYTES)
     return _kept
