@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 log = logging.getLogger(__name__)
@@ -24,21 +25,17 @@ _M_TRIM_THRESHOLD = -1  # glibc malloc.h
 _M_MMAP_THRESHOLD = -3
 KEEP_BYTES = 1 << 30  # blocks up to 1 GiB come from (and go back to) the heap
 
-_kept = False
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process once; False where the C library
     is not glibc (macOS, musl), which then keeps its own policy."""
-    global _kept
-    if _kept:
-        return True
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    _kept = bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES) and mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES))
-    if _kept:
+    kept = bool(mallopt(_M_MMAP_THRESHOLD, KEEP_BYTES) and mallopt(_M_TRIM_THRESHOLD, KEEP_BYTES))
+    if kept:
         log.debug("glibc keeps freed blocks up to %d bytes in the heap", KEEP_BYTES)
-    return _kept
+    return kept

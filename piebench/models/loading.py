@@ -159,6 +159,8 @@ def load_model(cfg: Any) -> SDModel:
         autocast = autocast_dtype(cfg.get("autocast"))
     except ValueError as err:
         raise ModelLoadError(str(err)) from None
+    if device.type == "cpu" and cfg.get("keep_cpu_heap", True):  # before the weights are read
+        keep_freed_memory()
     if cfg.kind in BUILT_IN_CODE:
         shape = tiny_shape(cfg.tiny) if cfg.kind == "tiny" else SD14_SHAPE
         parts = build_parts(shape, seed=int(cfg.seed))
@@ -176,8 +178,6 @@ def load_model(cfg: Any) -> SDModel:
         )
     for key in ("vae", "unet", "text_encoder"):
         parts[key] = parts[key].to(device).eval().requires_grad_(False)
-    if device.type == "cpu" and cfg.get("keep_cpu_heap", True):
-        keep_freed_memory()
     if device.type == "cpu" and dtype == torch.float16:  # torch's fp16 CPU conv is ~5x slower
         for key in ("vae", "unet"):
             accumulate_convs_in_float32(parts[key])
