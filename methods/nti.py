@@ -9,6 +9,9 @@ embedding is optimised so that the guided DDIM step lands on the trajectory:
    sample b stops after the Adam step whose loss_b < epsilon + 2e-5 i (the reference's rule);
 3. x_{t-1} = the guided DDIM step with the optimised embedding; the embedding carries over.
 
+All UNet calls of one step share x_t and t, so the first self-attention is computed once per step
+(``memoized_first_attention``: same values, ~8 % less time per Adam step on the fixture model).
+
 Batched over samples: each sample owns its embedding rows and Adam state (Adam is element-wise, so
 one optimiser over the (B,77,D) tensor is B independent optimisers as long as every gradient is
 the sample's own: the loss is the *sum* of per-sample losses). One UNet call per inner step on the
@@ -28,6 +31,7 @@ import torch
 
 from piebench.methods.base import Batch, Inversion
 from piebench.methods.ddim import DDIMInversion
+from piebench.models.first_attention_memo import memoized_first_attention
 from piebench.models.sd import SDModel
 from piebench.sampler.schedule import DDIMSchedule
 
@@ -97,26 +101,27 @@ def optimise_null(
     phi = null.float().expand(cond.shape[0], -1, -1)
     latents = trajectory[-1]
     out = []
-    for i, t in enumerate(schedule.timesteps):
-        with torch.no_grad():
-            eps_cond = schedule.to_eps(model.predict(latents, t, cond), t, latents)
-        if settings.inner_steps:
-            with torch.enable_grad():
-                phi = _fit_step(
-                    model,
-                    schedule,
-                    i,
-                    latents,
-                    eps_cond,
-                    trajectory[steps - i - 1],
-                    phi,
-                    guidance,
-                    settings,
-                )
-        out.append(phi)
-        with torch.no_grad():
-            eps_u = schedule.to_eps(model.predict(latents, t, phi.to(model.dtype)), t, latents)
-            latents = schedule.prev_step(eps_u + guidance * (eps_cond - eps_u), t, latents)
+    with memoized_first_attention(model.unet):
+        for i, t in enumerate(schedule.timesteps):
+            with torch.no_grad():
+                eps_cond = schedule.to_eps(model.predict(latents, t, cond), t, latents)
+            if settings.inner_steps:
+                with torch.enable_grad():
+                    phi = _fit_step(
+                        model,
+                        schedule,
+                        i,
+                        latents,
+                        eps_cond,
+                        trajectory[steps - i - 1],
+                        phi,
+                        guidance,
+                        settings,
+                    )
+            out.append(phi)
+            with torch.no_grad():
+                eps_u = schedule.to_eps(model.predict(latents, t, phi.to(model.dtype)), t, latents)
+                latents = schedule.prev_step(eps_u + guidance * (eps_cond - eps_u), t, latents)
     return torch.stack(out).to(model.dtype)
 
 

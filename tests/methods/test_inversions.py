@@ -1,8 +1,11 @@
 """NTI and NPI invariants on the tiny model (CPU, few steps, 64 px); EDICT: test_edict.py."""
 
+from contextlib import contextmanager, nullcontext
+
 import torch
 
 from piebench.methods import METHODS, Inversion
+from piebench.methods import nti as nti_module
 from piebench.methods.nti import NullTextSettings, optimise_null
 from piebench.sampler.hooks import StepHook
 from piebench.sampler.loop import denoise
@@ -111,6 +114,32 @@ def test_nti_early_stop_freezes_a_finished_sample(tiny_model):
     assert not torch.equal(
         optimise_null(tiny_model, nti.schedule, trajectory, cond, null, 7.5), first
     )
+
+
+def test_nti_reuses_the_first_attention_without_changing_the_embeddings(tiny_model, monkeypatch):
+    """Every UNet call of a step after the first (conditional, Adam steps, final) reuses the first
+    self-attention; the embeddings are bit-identical to recomputing it."""
+    batch = make_batch(2)
+    nti = build(tiny_model, "nti")
+    trajectory = nti.invert(batch).trajectory
+    cond = tiny_model.encode_prompts(batch.source_prompts)
+    null = tiny_model.encode_prompts([""])
+    settings = NullTextSettings(inner_steps=3, early_stop=-1.0)  # never stops: 5 calls per step
+    memos = []
+    memoise = nti_module.memoized_first_attention
+
+    @contextmanager
+    def spy(unet):
+        with memoise(unet) as memo:
+            memos.append(memo)
+            yield memo
+
+    monkeypatch.setattr(nti_module, "memoized_first_attention", spy)
+    memoised = optimise_null(tiny_model, nti.schedule, trajectory, cond, null, 7.5, settings)
+    assert memos[0].hits == 4 * nti.schedule.num_steps
+    monkeypatch.setattr(nti_module, "memoized_first_attention", lambda unet: nullcontext())
+    plain = optimise_null(tiny_model, nti.schedule, trajectory, cond, null, 7.5, settings)
+    torch.testing.assert_close(memoised, plain, atol=0, rtol=0)
 
 
 def test_npi_uses_the_source_embedding_and_beats_ddim_with_cfg(tiny_model, monkeypatch):
