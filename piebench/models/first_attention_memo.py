@@ -50,20 +50,24 @@ class MemoizedProcessor:
         return out
 
 
-def first_layer_name(unet: UNet2DConditionModel) -> str:
-    """The processor name of the first attention layer the UNet runs, checked to be a
-    self-attention (diffusers lists processors in module order: down blocks first)."""
-    name = next(iter(unet.attn_processors))
-    if not name.startswith("down_blocks.0.") or not name.endswith("attn1.processor"):
-        raise ValueError(f"the UNet's first attention layer is not a self-attention: {name}")
-    return name
+def first_self_attention(unet: UNet2DConditionModel) -> str | None:
+    """The processor name of the first attention layer the UNet runs, if it is a self-attention
+    (diffusers lists processors in module order, down blocks first); None otherwise."""
+    name = next(iter(unet.attn_processors), "")
+    if name.startswith("down_blocks.") and name.endswith("attn1.processor"):
+        return name
+    return None
 
 
 @contextmanager
-def memoized_first_attention(unet: UNet2DConditionModel) -> Iterator[MemoizedProcessor]:
-    """Memoise the first self-attention of ``unet`` inside the block; restore it on exit."""
+def memoized_first_attention(unet: UNet2DConditionModel) -> Iterator[MemoizedProcessor | None]:
+    """Memoise the first self-attention of ``unet`` inside the block and restore it on exit;
+    a UNet whose first attention layer is not a self-attention runs as it is (yields None)."""
+    name = first_self_attention(unet)
+    if name is None:
+        yield None
+        return
     original = unet.attn_processors
-    name = first_layer_name(unet)
     memo = MemoizedProcessor(original[name])
     unet.set_attn_processor({**original, name: memo})
     try:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from piebench.models.first_attention_memo import first_layer_name, memoized_first_attention
+from piebench.models.first_attention_memo import first_self_attention, memoized_first_attention
 
 
 def _calls(model, latents, embeddings):
@@ -46,10 +46,11 @@ def test_memo_keeps_gradients_and_restores_the_processors(tiny_model):
     assert tiny_model.unet.attn_processors == original
 
 
-def test_first_layer_must_be_a_self_attention(tiny_model):
-    assert first_layer_name(tiny_model.unet).endswith("attn1.processor")
+def test_a_unet_whose_first_attention_is_cross_runs_unchanged(tiny_model):
+    assert first_self_attention(tiny_model.unet).endswith("attn1.processor")
     processors = tiny_model.unet.attn_processors
     swapped = dict(reversed(list(processors.items())))
     unet = type("U", (), {"attn_processors": swapped})()
-    with pytest.raises(ValueError, match="not a self-attention"):
-        first_layer_name(unet)
+    assert first_self_attention(unet) is None
+    with memoized_first_attention(unet) as memo:
+        assert memo is None
