@@ -50,24 +50,13 @@ class MemoizedProcessor:
         return out
 
 
-def first_self_attention(unet: UNet2DConditionModel) -> str | None:
-    """The processor name of the first attention layer the UNet runs, if it is a self-attention
-    (diffusers lists processors in module order, down blocks first); None otherwise."""
-    name = next(iter(unet.attn_processors), "")
-    if name.startswith("down_blocks.") and name.endswith("attn1.processor"):
-        return name
-    return None
-
-
 @contextmanager
-def memoized_first_attention(unet: UNet2DConditionModel) -> Iterator[MemoizedProcessor | None]:
-    """Memoise the first self-attention of ``unet`` inside the block and restore it on exit;
-    a UNet whose first attention layer is not a self-attention runs as it is (yields None)."""
-    name = first_self_attention(unet)
-    if name is None:
-        yield None
-        return
+def memoized_first_attention(unet: UNet2DConditionModel) -> Iterator[MemoizedProcessor]:
+    """Memoise the first attention layer of ``unet`` (in module order, which diffusers follows
+    when it lists processors: down blocks first) inside the block; restore it on exit. Reuse
+    depends only on the layer's input, so any layer is safe: a cross-attention is never reused."""
     original = unet.attn_processors
+    name = next(iter(original))
     memo = MemoizedProcessor(original[name])
     unet.set_attn_processor({**original, name: memo})
     try:

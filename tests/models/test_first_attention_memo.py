@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from piebench.models.first_attention_memo import first_self_attention, memoized_first_attention
+from piebench.models.first_attention_memo import MemoizedProcessor, memoized_first_attention
 
 
 def _calls(model, latents, embeddings):
@@ -46,11 +46,13 @@ def test_memo_keeps_gradients_and_restores_the_processors(tiny_model):
     assert tiny_model.unet.attn_processors == original
 
 
-def test_a_unet_whose_first_attention_is_cross_runs_unchanged(tiny_model):
-    assert first_self_attention(tiny_model.unet).endswith("attn1.processor")
-    processors = tiny_model.unet.attn_processors
-    swapped = dict(reversed(list(processors.items())))
-    unet = type("U", (), {"attn_processors": swapped})()
-    assert first_self_attention(unet) is None
-    with memoized_first_attention(unet) as memo:
-        assert memo is None
+def test_a_cross_attention_is_never_reused(tiny_model):
+    """The memo keys on the layer's input alone, so a layer with a context must bypass it."""
+    layer = tiny_model.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn2
+    memo = MemoizedProcessor(layer.processor)
+    hidden = torch.randn(1, 64, layer.to_q.in_features)
+    first, second = (
+        memo(layer, hidden, encoder_hidden_states=torch.randn(1, 77, layer.to_k.in_features))
+        for _ in range(2)
+    )
+    assert memo.hits == 0 and not torch.equal(first, second)
