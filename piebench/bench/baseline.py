@@ -13,14 +13,14 @@ Per image the reference runs (UNet rows per step in brackets, 50 steps each):
 - ``direct``: + the offset pass [4] + a display reconstruction of both prompts with the offsets
   [4] and the decode of its two rows.
 
-We run those passes with our components on the same data, so the ratio measures what batching,
-the dropped passes and fused attention save, not two code bases. Emulated at equal cost (same
-rows, same steps), not equal values: Direct's offset pass is a second 4-row pass with the source
-row put back on the trajectory. Not emulated, so the baseline is if anything too fast: the
-reference's attention store during reconstructions, the second null row of each NTI step, its
-text rendering and JPEG strip, and its recomputing the first self-attention in every call of a
-null-text step (the baseline's null-text loops reuse it, as ours do). Other methods (no reference pass structure known here) get
-our own invert + edit at batch 1, fp32, explicit attention.
+We run those passes with our components on the same data, so the ratio measures what batching, the
+dropped passes and fused attention save, not two code bases. Emulated at equal cost (same rows,
+same steps), not equal values: Direct's offset pass is a second 4-row pass with the source row put
+back on the trajectory. Not emulated, so the baseline is if anything too fast: the reference's
+attention store during reconstructions, the second null row of each NTI step, its text rendering
+and JPEG strip, and its recomputing the first self-attention in every call of a null-text step (the
+baseline's null-text loops reuse it, as ours do). Other methods (no reference pass structure known
+here) get our own invert + edit at batch 1, fp32, explicit attention.
 """
 
 from __future__ import annotations
