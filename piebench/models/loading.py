@@ -20,11 +20,12 @@ from diffusers.models.attention_processor import AttnProcessor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from piebench.device import resolve_device
-from piebench.models.cpu_half import accumulate_convs_in_float32
+from piebench.models.cpu_half import accumulate_in_float32
 from piebench.models.cpu_heap import keep_freed_memory
 from piebench.models.fast_path import autocast_dtype, compile_blocks, to_channels_last
 from piebench.models.sd import SDModel
 from piebench.models.tiny import SD14_SHAPE, build_parts, tiny_shape
+from piebench.p2p.layer_io import FusedAttnProcessor
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +179,15 @@ def load_model(cfg: Any) -> SDModel:
         )
     for key in ("vae", "unet", "text_encoder"):
         parts[key] = parts[key].to(device).eval().requires_grad_(False)
-    if device.type == "cpu" and dtype == torch.float16:  # torch's fp16 CPU conv is ~5x slower
-        for key in ("vae", "unet"):
-            accumulate_convs_in_float32(parts[key])
     attention = str(cfg.get("attention") or "sdpa")
     if attention not in ("sdpa", "explicit"):
         raise ModelLoadError(f"unknown model.attention {attention!r}; valid: sdpa, explicit")
+    if device.type == "cpu" and dtype == torch.float16:  # torch's fp16 CPU kernels are slow
+        for key in ("vae", "unet", "text_encoder"):
+            accumulate_in_float32(parts[key])
+        if attention == "sdpa":
+            parts["unet"].set_attn_processor(FusedAttnProcessor())
+            parts["vae"].set_attn_processor(FusedAttnProcessor())
     if attention == "explicit":  # the reference's maths on every layer (slower, no fused kernel)
         parts["unet"].set_attn_processor(AttnProcessor())
         parts["vae"].set_attn_processor(AttnProcessor())

@@ -22,11 +22,11 @@ from contextlib import contextmanager
 from difflib import SequenceMatcher
 
 import torch
-import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
 from transformers import PreTrainedTokenizerBase
 
+from piebench.models.cpu_half import scaled_dot_product_attention
 from piebench.p2p.layer_io import LayerInput, LayerProcessor
 
 
@@ -87,7 +87,7 @@ class SourceAttentionProcessor(LayerProcessor):
         q_u, q_s, _ = query.chunk(3)
         k_u, k_s, _ = key.chunk(3)
         query, key = torch.cat([q_u, q_s, q_s]), torch.cat([k_u, k_s, k_s])
-        return F.scaled_dot_product_attention(query, key, value, scale=attn.scale)
+        return scaled_dot_product_attention(query, key, value, scale=attn.scale)
 
     def _cross(
         self, attn: Attention, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
+
+from piebench.models.cpu_half import scaled_dot_product_attention
 
 
 @dataclass
@@ -66,13 +67,13 @@ def fused_attention(
     attn: Attention, inp: LayerInput, attention_mask: torch.Tensor | None
 ) -> torch.Tensor:
     """(rows, tokens, C) attention output through ``scaled_dot_product_attention`` (no
-    probabilities materialised; differentiable)."""
+    probabilities materialised; differentiable; fp16 on a CPU attended in float32)."""
     heads = attn.heads
     query, key, value = (
         x.view(inp.rows, -1, heads, x.shape[-1] // heads).transpose(1, 2)
         for x in (inp.query, inp.key, inp.value)
     )
-    out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
+    out = scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
     return out.transpose(1, 2).reshape(inp.rows, inp.tokens, -1).to(query.dtype)
 
 
@@ -107,3 +108,13 @@ class LayerProcessor:
     ) -> torch.Tensor:
         """(rows, tokens, C) attention output of the layer."""
         raise NotImplementedError
+
+
+class FusedAttnProcessor(LayerProcessor):
+    """diffusers' fused processor (``AttnProcessor2_0``) through our layer IO, so fp16 CPU models
+    attend in float32 (``piebench.models.cpu_half``) outside attention control too."""
+
+    def attend(
+        self, attn: Attention, inp: LayerInput, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        return fused_attention(attn, inp, attention_mask)
