@@ -9,9 +9,13 @@ from piebench.runner import RunError, Runner
 from tests.conftest import compose_config
 
 
-@pytest.mark.parametrize("task", ["edit", "reconstruct"])
+@pytest.mark.parametrize(
+    ("task", "dtype"), [("edit", "fp32"), ("reconstruct", "fp32"), ("edit", "fp16")]
+)
 @pytest.mark.parametrize("method", METHODS.names())
-def test_every_method_and_task_runs_through_the_runner(method, task, tmp_path):
+def test_every_method_and_task_runs_through_the_runner(method, task, dtype, tmp_path):
+    """fp16 on the CPU takes the float32-accumulated layers and attention (``cpu_half``),
+    gradients (NTI, pix2pix-zero) and P2P's explicit layers included."""
     if task == "reconstruct" and not METHODS.get(method).reconstructs:
         pytest.skip(f"{method} has no reconstruction task")
     extra = ["method.inner_steps=2"] if method == "nti" else []
@@ -19,6 +23,7 @@ def test_every_method_and_task_runs_through_the_runner(method, task, tmp_path):
         f"method={method}",
         f"task={task}",
         "model=tiny",
+        f"model.dtype={dtype}",
         "method.steps=3",
         "data.limit=2",
         "batch_size=2",
