@@ -46,12 +46,17 @@ def build_lpips(backbone_weights: str | Path | None = None) -> lpips.LPIPS:
         f"{SQUEEZENET_URL} (torchvision squeezenet1_1 state dict)",
         CONFIG_KEY,
     )
+    model = lpips_squeeze()
+    load_backbone(model, load_state_dict(path), path)
+    return model.eval().requires_grad_(False)
+
+
+def lpips_squeeze() -> lpips.LPIPS:
+    """LPIPS-SqueezeNet with the package's linear heads and a randomly initialised backbone."""
     # The package prints its setup and calls torchvision's deprecated ``pretrained=`` API.
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = lpips.LPIPS(net="squeeze", pretrained=True, pnet_rand=True, spatial=False)
-    load_backbone(model, load_state_dict(path), path)
-    return model.eval().requires_grad_(False)
+        return lpips.LPIPS(net="squeeze", pretrained=True, pnet_rand=True, spatial=False)
 
 
 def load_backbone(model: lpips.LPIPS, state: dict[str, torch.Tensor], origin: Path) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lpips
+import torch
 
 from piebench.device import resolve_device
 from piebench.metrics.clip_score import DEFAULT_CLIP, ClipScorer
@@ -52,12 +53,14 @@ class MetricNetworks:
     def dino(self) -> KeySelfSimilarity:
         section = self._section("dino")
         arch = DinoArch(**dict(section.get("arch") or {}))
-        model = build_dino(section.get("weights"), arch).to(self.device)
         return KeySelfSimilarity(
-            model,
+            self._dino_backbone(section.get("weights"), arch).to(self.device),
             resize=int(section.get("resize", 224)),
             max_size=int(section.get("max_size", 480)),
         )
+
+    def _dino_backbone(self, weights: str | None, arch: DinoArch) -> torch.nn.Module:
+        return build_dino(weights, arch)
 
     @functools.cached_property
     def inception(self) -> InceptionFeatures:

@@ -71,7 +71,14 @@ def build_dino(weights: str | Path | None = None, arch: DinoArch = DinoArch()) -
         f"{DINO_URL} (official DINO ViT-B/8 backbone)",
         CONFIG_KEY,
     )
-    model = VisionTransformer(
+    model = dino_vit(arch)
+    model.load_state_dict(dino_to_timm(load_state_dict(path)), strict=True)
+    return model.eval().requires_grad_(False)
+
+
+def dino_vit(arch: DinoArch) -> VisionTransformer:
+    """The backbone network of ``arch`` (timm's ViT, no head, any input size), not loaded."""
+    return VisionTransformer(
         img_size=arch.img_size,
         patch_size=arch.patch_size,
         embed_dim=arch.embed_dim,
@@ -80,8 +87,6 @@ def build_dino(weights: str | Path | None = None, arch: DinoArch = DinoArch()) -
         num_classes=0,
         dynamic_img_size=True,
     )
-    model.load_state_dict(dino_to_timm(load_state_dict(path)), strict=True)
-    return model.eval().requires_grad_(False)
 
 
 def dino_to_timm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -17,7 +17,13 @@ from omegaconf import DictConfig, open_dict
 
 from piebench.bench.baseline import baseline_seconds_per_image, passes_of
 from piebench.bench.results import append_row, environment
-from piebench.bench.timed_run import RunTiming, time_metrics, timed_run, warm_up
+from piebench.bench.timed_run import (
+    RunTiming,
+    scoring_setup,
+    time_metrics,
+    timed_run,
+    warm_up,
+)
 from piebench.cli_run import CLEAN_ERRORS, CONF_DIR
 from piebench.config_schema import validate
 from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
@@ -125,14 +131,15 @@ def report(row: dict) -> str:
 def _bench(cfg: DictConfig) -> None:
     try:
         validate(cfg)
+        scoring = scoring_setup(cfg) if cfg.bench.metrics else None
         model = load_model(cfg.model)
         work = cfg.bench.work_dir
         with tempfile.TemporaryDirectory(prefix="piebench-bench-") as scratch:
             work_dir = Path(work or scratch)
             scored = [warm_up(cfg, model, work_dir)] if cfg.bench.warmup else []
             timing, run_dir = timed_run(cfg, model, work_dir)
-            if cfg.bench.metrics:
-                time_metrics(cfg, [*scored, run_dir], timing)
+            if scoring is not None:
+                time_metrics(cfg, scoring, [*scored, run_dir], timing)
         baseline = measure_baseline(cfg, model) if cfg.bench.baseline else None
     except CLEAN_ERRORS as err:
         print(f"piebench bench: error: {err}", file=sys.stderr)

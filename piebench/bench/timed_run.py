@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from piebench.config_schema import ConfigError
 from piebench.metrics.timing import read_records
 from piebench.models.sd import SDModel
 from piebench.runner import Runner, sync_device
@@ -88,16 +89,45 @@ def timed_run(cfg: DictConfig, model: SDModel, work_dir: Path) -> tuple[RunTimin
     return timing, runner.run_dir
 
 
-def time_metrics(cfg: DictConfig, run_dirs: list[Path], timing: RunTiming) -> None:
+@dataclass(frozen=True)
+class ScoringSetup:
+    """The metric networks (loaded lazily), the metrics config to score with, notes for the row."""
+
+    networks: Any
+    metrics_cfg: dict[str, Any]
+    notes: tuple[str, ...] = ()
+
+
+def scoring_setup(cfg: DictConfig) -> ScoringSetup:
+    """What ``bench.metric_networks`` asks for: ``configured`` (the ``metrics.*`` weights) or
+    ``random`` (the real shapes with random weights, FID off; ``metrics/random_networks.py``).
+    Nothing loads here, so a bad value fails before the timed run."""
+    from piebench.metrics.networks import MetricNetworks
+    from piebench.metrics.random_networks import RandomMetricNetworks
+
+    metrics_cfg: dict[str, Any] = OmegaConf.to_container(cfg.metrics, resolve=True)
+    choice = str(cfg.bench.get("metric_networks", "configured"))
+    if choice == "configured":
+        return ScoringSetup(MetricNetworks(metrics_cfg), metrics_cfg)
+    if choice != "random":
+        raise ConfigError(
+            f"config key bench.metric_networks={choice!r}: valid values configured, random"
+        )
+    metrics_cfg["fid"] = {**(metrics_cfg.get("fid") or {}), "enabled": False}
+    note = "metric networks of the real shapes with random weights (FID off)"
+    return ScoringSetup(RandomMetricNetworks(metrics_cfg), metrics_cfg, (note,))
+
+
+def time_metrics(
+    cfg: DictConfig, scoring: ScoringSetup, run_dirs: list[Path], timing: RunTiming
+) -> None:
     """Score the runs in order with one set of metric networks; the last one is timed (the
     earlier ones, the warm-up, load the networks). Missing weights: a note instead."""
-    from piebench.metrics.networks import MetricNetworks
     from piebench.metrics.weights import MissingWeightsError
     from piebench.scoring.evaluate import evaluate_run
 
-    metrics_cfg: dict[str, Any] = OmegaConf.to_container(cfg.metrics, resolve=True)
+    networks, metrics_cfg, notes = scoring.networks, scoring.metrics_cfg, list(scoring.notes)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    networks = MetricNetworks(metrics_cfg)
     try:
         for run_dir in run_dirs:
             start = time.perf_counter()
@@ -111,4 +141,5 @@ def time_metrics(cfg: DictConfig, run_dirs: list[Path], timing: RunTiming) -> No
         return
     timing.metrics_s = elapsed / max(1, int((frame["status"] == "ok").sum()))
     if len(run_dirs) == 1:
-        timing.metrics_note = "includes loading the metric networks (no warm-up)"
+        notes.append("includes loading the metric networks (no warm-up)")
+    timing.metrics_note = "; ".join(notes)

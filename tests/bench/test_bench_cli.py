@@ -6,7 +6,8 @@ import pytest
 
 from piebench.__main__ import main
 from piebench.bench.results import COLUMNS, device_slug
-from tests.metrics.tiny_networks import tiny_metrics_cfg
+from piebench.metrics.random_networks import RandomMetricNetworks
+from tests.metrics.tiny_networks import TINY_CLIP_CONFIG, TINY_DINO_ARCH, tiny_metrics_cfg
 
 
 def metric_overrides(folder) -> list[str]:
@@ -72,6 +73,34 @@ def test_bench_without_metric_weights_says_so_and_skips_the_baseline_on_request(
     assert row["metrics_s"] == "" and row["note"].startswith("not measured")
     assert row["baseline_s"] == row["baseline_cpu_s"] == row["speedup"] == ""
     assert "metrics    not measured" in capsys.readouterr().out
+
+
+def test_bench_times_scoring_with_random_metric_networks_where_no_weights_exist(
+    tmp_path, monkeypatch
+):
+    """``bench.metric_networks=random``: the eight metrics are timed with no weights anywhere
+    (empty torch and HF caches), FID off, and the row says the networks were random."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-hf-cache"))
+    monkeypatch.setattr(RandomMetricNetworks, "clip_config", TINY_CLIP_CONFIG)
+    out = tmp_path / "bench"
+    args = ["bench", "method=ddim", "model=tiny", "method.steps=2", "data.limit=1"]
+    args += ["bench.baseline=false", "bench.warmup=false", f"bench.out_dir={out}"]
+    args += ["bench.metric_networks=random", "metrics.dino.resize=64", "metrics.device=cpu"]
+    args += [f"metrics.dino.arch.{k}={v}" for k, v in TINY_DINO_ARCH.items()]
+    assert main(args) == 0
+    (path,) = out.glob("*.csv")
+    with path.open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert float(row["metrics_s"]) > 0
+    assert row["note"].startswith("metric networks of the real shapes with random weights")
+
+
+def test_bench_unknown_metric_networks_fails_before_the_run(tmp_path, capsys):
+    args = ["bench", "model=tiny", "bench.metric_networks=imagenet", f"bench.out_dir={tmp_path}"]
+    assert main(args) == 2
+    assert "bench.metric_networks='imagenet'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.csv"))
 
 
 def test_bench_bad_value_exits_2_naming_the_key(tmp_path, capsys):

@@ -16,23 +16,24 @@ from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcesso
 from piebench.models.tokenizer import build_clip_tokenizer
 
 TINY_DINO_ARCH = {"patch_size": 8, "embed_dim": 48, "depth": 3, "num_heads": 4, "img_size": 64}
+_TINY_LAYERS = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+}
+# CLIPConfig keyword arguments: 2 layers, 32x32 images, the real vocabulary and 77 positions
+TINY_CLIP_CONFIG = {
+    "text_config": {**_TINY_LAYERS, "vocab_size": 49408, "max_position_embeddings": 77},
+    "vision_config": {**_TINY_LAYERS, "image_size": 32, "patch_size": 8},
+    "projection_dim": 16,
+}
 
 
 def save_tiny_clip(folder: Path) -> Path:
     """A 2-layer CLIPModel (32x32 images) + processor with the real CLIP tokenizer."""
     torch.manual_seed(0)
-    layers = {
-        "hidden_size": 32,
-        "intermediate_size": 37,
-        "num_attention_heads": 4,
-        "num_hidden_layers": 2,
-    }
-    config = CLIPConfig(
-        text_config={**layers, "vocab_size": 49408, "max_position_embeddings": 77},
-        vision_config={**layers, "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )
-    CLIPModel(config).save_pretrained(folder)
+    CLIPModel(CLIPConfig(**TINY_CLIP_CONFIG)).save_pretrained(folder)
     image_processor = CLIPImageProcessor(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     )
