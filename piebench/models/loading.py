@@ -163,8 +163,14 @@ def load_model(cfg: Any) -> SDModel:
     if device.type == "cpu" and cfg.get("keep_cpu_heap", True):  # before the weights are read
         keep_freed_memory()
     if cfg.kind in BUILT_IN_CODE:
-        shape = tiny_shape(cfg.tiny) if cfg.kind == "tiny" else SD14_SHAPE
-        parts = build_parts(shape, seed=int(cfg.seed))
+        # The tiny model is initialised on the CPU, so a seed gives the same weights everywhere;
+        # sd14_random's weights only have to exist, so they are made where they run.
+        shape, init_device = (
+            (tiny_shape(cfg.tiny), torch.device("cpu"))
+            if cfg.kind == "tiny"
+            else (SD14_SHAPE, device)
+        )
+        parts = build_parts(shape, seed=int(cfg.seed), device=init_device)
         if dtype != torch.float32:
             parts = {
                 k: (v.to(dtype) if isinstance(v, torch.nn.Module) else v) for k, v in parts.items()

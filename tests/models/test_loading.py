@@ -89,6 +89,27 @@ def test_sd14_random_has_stable_diffusion_1_4s_exact_shape():
     assert parts["unet"].config.cross_attention_dim == parts["text_encoder"].config.hidden_size
 
 
+class _Built(Exception):
+    """Stops ``load_model`` once the weights' device has been chosen."""
+
+
+def test_built_in_models_are_initialised_where_their_seed_says(monkeypatch):
+    """On a non-CPU device, the tiny model is still initialised on the CPU (one seed, the same
+    weights everywhere) and sd14_random on that device (a GPU initialises it, not the host)."""
+    asked = {}
+
+    def spy(shape, seed=0, device=None):
+        asked["sd14" if shape == SD14_SHAPE else "tiny"] = torch.device(device)
+        raise _Built
+
+    monkeypatch.setattr(loading, "build_parts", spy)
+    monkeypatch.setattr(loading, "resolve_device", lambda *args: torch.device("meta"))
+    for kind in ("tiny", "sd14_random"):
+        with pytest.raises(_Built):
+            load_model(compose_config(f"model={kind}").model)
+    assert asked == {"tiny": torch.device("cpu"), "sd14": torch.device("meta")}
+
+
 @pytest.mark.slow
 def test_sd14_random_runs_end_to_end(tmp_path):
     """Full-size random weights at 64 px and 2 steps (about a minute on a CPU)."""
