@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -22,6 +22,9 @@ from piebench.config_schema import ConfigError
 from piebench.metrics.timing import read_records
 from piebench.models.sd import SDModel
 from piebench.runner import Runner, sync_device
+
+if TYPE_CHECKING:
+    from piebench.metrics.networks import MetricNetworks
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +96,7 @@ def timed_run(cfg: DictConfig, model: SDModel, work_dir: Path) -> tuple[RunTimin
 class ScoringSetup:
     """The metric networks (loaded lazily), the metrics config to score with, notes for the row."""
 
-    networks: Any
+    networks: MetricNetworks
     metrics_cfg: dict[str, Any]
     notes: tuple[str, ...] = ()
 
