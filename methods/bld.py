@@ -20,7 +20,6 @@ reconstruction (``decoder_finetune_steps``) and CLIP ranking of several candidat
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -49,6 +48,12 @@ class BlendedLatentDiffusion(EditMethod):
         super().__init__(model, cfg)
         self.schedule = self.schedule.with_alphas_in(model.dtype)
         self.start = int(self.schedule.num_steps * float(cfg.blending_percentage))
+        # loaded before any sample runs: missing CLIP weights stop the run at once
+        self.clip = (
+            ClipScorer.load(str(cfg.clip_model), model.device, config_key="method.clip_model")
+            if int(cfg.num_candidates) > 1
+            else None
+        )
 
     def invert(self, batch: Batch) -> Inversion:
         """Nothing to invert: the source latents (posterior mean x scaling factor, model dtype)
@@ -139,10 +144,6 @@ class BlendedLatentDiffusion(EditMethod):
         )
 
     # -- candidates -------------------------------------------------------------------------------
-    @functools.cached_property
-    def clip(self) -> ClipScorer:
-        return ClipScorer.load(str(self.cfg.clip_model), self.model.device)
-
     def _best_candidates(self, batch: Batch, candidates: torch.Tensor) -> torch.Tensor:
         """(K,B,...) candidates -> (B,...) the one whose masked image is closest to the editing
         prompt in CLIP (the paper's ranking); every candidate's score goes into the notes."""

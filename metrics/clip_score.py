@@ -20,6 +20,7 @@ from transformers import AutoTokenizer, CLIPModel, PreTrainedTokenizerBase
 
 from piebench.metrics.clip_preprocess import ClipImagePreprocess
 from piebench.metrics.weights import MissingWeightsError
+from piebench.models.weight_source import fetch_hint
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +44,16 @@ class ClipScorer:
 
     @classmethod
     def load(
-        cls, path: str | Path = DEFAULT_CLIP, device: torch.device | str = "cpu"
+        cls,
+        path: str | Path = DEFAULT_CLIP,
+        device: torch.device | str = "cpu",
+        config_key: str = CONFIG_KEY,
     ) -> ClipScorer:
         """Load a ``CLIPModel`` folder or hub id from local files only (no download): model,
         tokenizer and image preprocessing settings.
 
-        Missing offline raises ``MissingWeightsError`` naming the model and ``metrics.clip.path``.
+        Missing offline raises ``MissingWeightsError`` naming the model and ``config_key``, the
+        setting that chose it (``metrics.clip.path`` for scoring).
         """
         local = Path(str(path)).expanduser()
         source = str(local) if local.exists() else str(path)
@@ -57,12 +62,9 @@ class ClipScorer:
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             preprocess = ClipImagePreprocess.load(source)
         except OSError as err:
+            command, _ = fetch_hint(str(path), DEFAULT_CLIP)
             raise MissingWeightsError(
-                "CLIP",
-                f"the Hugging Face model '{path}' (e.g. `huggingface-cli download {DEFAULT_CLIP}`) "
-                "or a local CLIPModel folder",
-                CONFIG_KEY,
-                [source],
+                "CLIP", f"the CLIPModel folder (e.g. `{command}`)", config_key, [source]
             ) from err
         return cls(model.to(device), tokenizer, preprocess)
 

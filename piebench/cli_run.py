@@ -15,13 +15,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from piebench.config_schema import ConfigError, validate
 from piebench.data.errors import BenchmarkError
+from piebench.metrics.weights import MissingWeightsError
 from piebench.models.loading import ModelLoadError
 from piebench.registry import UnknownNameError
 from piebench.resources import config_dir
 from piebench.runner import RunError, Runner, RunSummary
 
 log = logging.getLogger("piebench")
-CLEAN_ERRORS = (BenchmarkError, ConfigError, ModelLoadError, UnknownNameError, RunError)
+CLEAN_ERRORS = (
+    BenchmarkError,
+    ConfigError,
+    MissingWeightsError,
+    ModelLoadError,
+    UnknownNameError,
+    RunError,
+)
 _exit_codes: list[int] = []
 
 

@@ -92,6 +92,14 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
+def method_label(config: dict[str, Any]) -> str:
+    """The method as tables name it: a variant's ``label`` (ddim+p2p_zero), else its name, with
+    ``_reconstruct`` for ``task=reconstruct`` (a reconstruction is no edit: it matches no
+    published editing row)."""
+    label = str(config["method"].get("label") or config["method"]["name"])
+    return f"{label}_reconstruct" if config.get("task") == "reconstruct" else label
+
+
 def build_manifest(
     config: dict[str, Any],
     device: torch.device,
@@ -100,8 +108,7 @@ def build_manifest(
     identity: dict[str, Any],
 ) -> dict[str, Any]:
     return {
-        # the method as tables name it: a variant's ``label`` (ddim+p2p_zero), else its name
-        "method": config["method"].get("label") or config["method"]["name"],
+        "method": method_label(config),
         "run_name": config["run_name"],
         "config": config,
         "identity": identity,

@@ -137,16 +137,8 @@ class Runner:
         self._lock = threading.Lock()
 
     # -- setup ------------------------------------------------------------------------------------
-    def _prepare_dir(self, identity: dict[str, Any]) -> None:
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=self.run_dir, prefix=".write-test.")
-            os.close(fd)
-            Path(probe).unlink()
-        except OSError as err:
-            raise RunError(
-                f"output_dir {self.run_dir} is not writable: {err.strerror or err}"
-            ) from None
+    def _check_resumable(self, identity: dict[str, Any]) -> None:
+        """Refuse to resume a run folder made with other settings (before any model is loaded)."""
         manifest = self.run_dir / "manifest.json"
         if manifest.is_file() and not self.cfg.rerun:
             old = json.loads(manifest.read_text())
@@ -158,6 +150,19 @@ class Runner:
                     "the two. Write elsewhere (output_dir=... or run_name=...) or redo every "
                     "sample (rerun=true)"
                 )
+
+    def _prepare_dir(self) -> None:
+        """Create the run folder and prove it writable; called once the method is ready, so a
+        run that cannot start (model or weights missing) leaves no empty folder behind."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.run_dir, prefix=".write-test.")
+            os.close(fd)
+            Path(probe).unlink()
+        except OSError as err:
+            raise RunError(
+                f"output_dir {self.run_dir} is not writable: {err.strerror or err}"
+            ) from None
 
     def _benchmark(self) -> Benchmark:
         data = self.cfg.data
@@ -391,12 +396,9 @@ class Runner:
                 bar.update(consumed)
                 items, consumed = [], 0
 
-    def run(self, model: SDModel | None = None) -> RunSummary:
-        """Edit the selection; ``model``: an already loaded model of ``cfg.model`` (else loaded)."""
-        benchmark = self._benchmark()
-        config = self._shared_config()
-        identity = run_identity(config, dataset_fingerprint(benchmark.root))
-        self._prepare_dir(identity)
+    def _open_records(self, benchmark: Benchmark) -> tuple[RunRecords, list[Sample]]:
+        """This run's records (invalid benchmark entries recorded as failed) and the samples
+        still to edit: all with ``rerun``, else those without a finished record."""
         records = RunRecords(self.run_dir, records_file(self.shard, self.num_shards))
         for path, number in records.corrupt_lines:
             log.warning(
@@ -412,12 +414,23 @@ class Runner:
             if self.cfg.rerun or not records.finished(s.id, self.run_dir)
         ]
         self.summary.skipped = len(benchmark.samples) - len(todo)
-        model = model or load_model(self.cfg.model)
-        method = METHODS.get(str(self.cfg.method.name))(model, self.cfg.method)
-        if self.cfg.task == "reconstruct" and not method.reconstructs:
+        return records, todo
+
+    def run(self, model: SDModel | None = None) -> RunSummary:
+        """Edit the selection; ``model``: an already loaded model of ``cfg.model`` (else loaded)."""
+        benchmark = self._benchmark()
+        config = self._shared_config()
+        identity = run_identity(config, dataset_fingerprint(benchmark.root))
+        self._check_resumable(identity)
+        method_class = METHODS.get(str(self.cfg.method.name))
+        if self.cfg.task == "reconstruct" and not method_class.reconstructs:
             raise RunError(
                 f"method {self.cfg.method.name} has no reconstruction (task=reconstruct)"
             )
+        model = model or load_model(self.cfg.model)
+        method = method_class(model, self.cfg.method)
+        self._prepare_dir()
+        records, todo = self._open_records(benchmark)
         manifest = build_manifest(config, model.device, model.dtype, benchmark.root, identity)
         sharded = self.num_shards > 1
         if sharded:  # shard-specific facts go to the shard's own file

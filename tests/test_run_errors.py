@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from piebench.methods.ddim import DDIMInversion
+from piebench.metrics.weights import MissingWeightsError
 from piebench.runner import Runner
 from tests.conftest import compose_config
 
@@ -51,3 +52,20 @@ def test_corrupt_record_lines_are_reported(tmp_path, caplog):
         again = Runner(cfg).run()
     assert again.skipped == 1
     assert any("line 2 is not a record" in r.getMessage() for r in caplog.records)
+
+
+def test_missing_ranking_clip_stops_bld_before_any_work(tmp_path):
+    """BLD's candidate ranking needs CLIP: its absence is named by the setting that chose it,
+    before any sample runs and without leaving a run folder."""
+    cfg = compose_config(
+        "method=bld",
+        "model=tiny",
+        "method.num_candidates=2",
+        f"method.clip_model={tmp_path / 'no-clip'}",
+        "data.limit=1",
+        f"output_dir={tmp_path / 'out'}",
+    )
+    with pytest.raises(MissingWeightsError, match="method.clip_model=<path>") as err:
+        Runner(cfg).run()
+    assert "hf download openai/clip-vit-large-patch14" in str(err.value)
+    assert not (tmp_path / "out").exists()

@@ -13,8 +13,10 @@ from __future__ import annotations
 import torch
 
 from piebench.models.loading import ModelLoadError
+from piebench.models.weight_source import fetch_hint
 
 PROMPT = "a picture of "
+DEFAULT_CAPTIONER = "Salesforce/blip-image-captioning-base"  # BLIP base, COCO captions
 
 
 class BlipCaptioner:
@@ -27,11 +29,12 @@ class BlipCaptioner:
             self.processor = BlipProcessor.from_pretrained(path, local_files_only=True)
             self.model = BlipForConditionalGeneration.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError) as err:
+            command, folder = fetch_hint(path, DEFAULT_CAPTIONER)
             raise ModelLoadError(
                 f"cannot load the BLIP captioner from method.caption_model={path!r}: "
                 f"{str(err).splitlines()[0]}\nDownload it where you have internet, e.g. "
-                f"huggingface-cli download {path} --local-dir /models/blip-base, then set "
-                "method.caption_model=/models/blip-base (or method.caption=source_prompt)"
+                f"{command}, then set method.caption_model={folder} "
+                "(or method.caption=source_prompt)"
             ) from None
         self.model = self.model.to(device).eval().requires_grad_(False)
         self.device = device

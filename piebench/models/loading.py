@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -25,6 +26,7 @@ from piebench.models.cpu_heap import keep_freed_memory
 from piebench.models.fast_path import autocast_dtype, compile_blocks, to_channels_last
 from piebench.models.sd import SDModel
 from piebench.models.tiny import SD14_SHAPE, build_parts, tiny_shape
+from piebench.models.weight_source import download_command, fetch_hint, names_local_folder
 from piebench.p2p.layer_io import FusedAttnProcessor
 
 log = logging.getLogger(__name__)
@@ -70,21 +72,36 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _from_pretrained(source: str, dtype: torch.dtype, local_only: bool) -> dict[str, Any]:
     kwargs = {"local_files_only": local_only}
-    return {
-        "vae": AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=dtype, **kwargs),
-        "unet": UNet2DConditionModel.from_pretrained(
-            source, subfolder="unet", torch_dtype=dtype, **kwargs
-        ),
-        "text_encoder": CLIPTextModel.from_pretrained(
-            source, subfolder="text_encoder", torch_dtype=dtype, **kwargs
-        ),
-        "tokenizer": CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs),
-    }
+    with warnings.catch_warnings():
+        # diffusers 0.42 still passes an argument huggingface_hub 1.x ignores: noise before
+        # every hub-id load (and before our own error when the weights are missing)
+        warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+        return {
+            "vae": AutoencoderKL.from_pretrained(
+                source, subfolder="vae", torch_dtype=dtype, **kwargs
+            ),
+            "unet": UNet2DConditionModel.from_pretrained(
+                source, subfolder="unet", torch_dtype=dtype, **kwargs
+            ),
+            "text_encoder": CLIPTextModel.from_pretrained(
+                source, subfolder="text_encoder", torch_dtype=dtype, **kwargs
+            ),
+            "tokenizer": CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs),
+        }
 
 
 def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
     local = Path(path).expanduser()
     source = str(local) if local.is_dir() else path
+    if names_local_folder(path) and not local.is_dir():
+        raise ModelLoadError(
+            f"model.path={path}: no such folder. Put a diffusers Stable Diffusion checkpoint "
+            "there where you have internet, e.g.\n"
+            f"  {download_command('CompVis/stable-diffusion-v1-4', local)}  (model=sd14)\n"
+            f"  {download_command('stabilityai/stable-diffusion-2-1-base', local)}  "
+            "(model=sd21base)\nor point model.path at the folder that holds one (vae/, unet/, "
+            "text_encoder/, tokenizer/)."
+        )
     if local.is_dir():
         missing = [
             p for p in ("vae", "unet", "text_encoder", "tokenizer") if not (local / p).is_dir()
@@ -104,13 +121,17 @@ def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:
             log.info("%s is not in the local cache; downloading from the hub", path)
             return _from_pretrained(source, dtype, local_only=False)
     except (OSError, ValueError) as err:
+        reason = str(err).splitlines()[0]
+        if local.is_dir():  # a folder with the right layout whose files do not load
+            raise ModelLoadError(
+                f"cannot load Stable Diffusion weights from the folder {local}: {reason}"
+            ) from None
+        command, folder = fetch_hint(path, path)
         raise ModelLoadError(
-            f"cannot load Stable Diffusion weights from {path!r}: {str(err).splitlines()[0]}\n"
+            f"cannot load Stable Diffusion weights from {path!r}: {reason}\n"
             "The model is neither a local diffusers folder nor in the Hugging Face cache, and the hub "
-            "is unreachable. Download it where you have internet, e.g.\n"
-            f"  huggingface-cli download {path} --local-dir /models/{Path(path).name}\n"
-            f"then run with model.path=/models/{Path(path).name} (or model=tiny for an offline "
-            "smoke run)."
+            f"is unreachable. Download it where you have internet, e.g.\n  {command}\n"
+            f"then run with model.path={folder} (or model=tiny for an offline smoke run)."
         ) from None
 
 

@@ -140,6 +140,21 @@ def test_clear_errors_without_traceback(overrides, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_run_that_cannot_load_its_model_leaves_no_folder(tmp_path):
+    missing = tmp_path / "models" / "sd-v1-4"
+    args = [
+        "method=direct",
+        "model=sd14",
+        f"model.path={missing}",
+        f"output_dir={tmp_path / 'out'}",
+    ]
+    cmd = [sys.executable, "-m", "piebench", "run", *args]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"model.path={missing}: no such folder" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_method_lists_valid_names():
     result = subprocess.run(
         [sys.executable, "-m", "piebench", "run", "method=dirct", "model=tiny"],

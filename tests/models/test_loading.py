@@ -29,13 +29,25 @@ def test_incomplete_folder_names_the_missing_parts(tmp_path):
         load_model(cfg)
 
 
+@pytest.mark.filterwarnings("error:.*local_dir_use_symlinks")  # no library noise first
 def test_offline_hub_id_fails_at_once_with_instructions(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setattr(loading, "hub_reachable", lambda timeout=3.0: False)
     cfg = compose_config("model.path=someone/not-cached-model", "model.device=cpu").model
     with pytest.raises(ModelLoadError, match="model.path=") as err:
         load_model(cfg)
-    assert "huggingface-cli download someone/not-cached-model" in str(err.value)
+    assert "hf download someone/not-cached-model --local-dir /models/not-cached-model" in str(
+        err.value
+    )
+
+
+def test_missing_local_folder_is_named_as_a_folder_not_a_hub_id(tmp_path):
+    folder = tmp_path / "sd-v1-4"
+    cfg = compose_config(f"model.path={folder}", "model.device=cpu").model
+    with pytest.raises(ModelLoadError, match=f"model.path={folder}: no such folder") as err:
+        load_model(cfg)
+    assert f"hf download CompVis/stable-diffusion-v1-4 --local-dir {folder}" in str(err.value)
+    assert "Hugging Face cache" not in str(err.value)
 
 
 def test_bad_dtype_and_device_are_named():
