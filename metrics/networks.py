@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import lpips
@@ -25,6 +25,7 @@ from piebench.metrics.fid import NETWORK as FID_NETWORK
 from piebench.metrics.fid import RESIZE_MODES, InceptionFeatures, build_inception
 from piebench.metrics.lpips_metric import build_lpips
 from piebench.metrics.structure import DinoArch, KeySelfSimilarity, build_dino
+from piebench.metrics.weights import MissingWeightsError, SeveralMissingWeightsError
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,20 @@ class MetricNetworks:
     def fid_resize(self) -> str:
         """``metrics.fid.resize``: how images reach the FID Inception's 299 x 299 input."""
         return str(self._section("fid").get("resize") or "tf_bilinear")
+
+    def require(self, names: Iterable[str]) -> None:
+        """Load the named networks (``lpips``, ``clip``, ``dino``, ``inception``) now, before
+        any scoring: every missing one is named in one ``MissingWeightsError``."""
+        missing = []
+        for name in sorted(set(names)):
+            try:
+                getattr(self, name)
+            except MissingWeightsError as err:
+                missing.append(err)
+        if len(missing) > 1:
+            raise SeveralMissingWeightsError(missing)
+        if missing:
+            raise missing[0]
 
     def describe(self) -> dict[str, str | None]:
         """Where each network comes from, for the scores' metadata."""

@@ -54,6 +54,7 @@ class MetricSpec:
     compute: Compute
     higher_is_better: bool
     paper_scale: float = 1.0
+    network: str | None = None  # the ``MetricNetworks`` attribute it needs (None: pixels only)
 
 
 METRICS: Registry[MetricSpec] = Registry("metric")
@@ -114,26 +115,26 @@ def _clip_target_edit_part(
     return nan_where_empty(scores, b.mask)
 
 
-# family -> (compute(part, ...), higher is better, paper scale)
-PAIR_FAMILIES: dict[str, tuple[Callable, bool, float]] = {
-    "structure_distance": (_structure, False, 1e3),
-    "psnr": (functools.partial(_pixel, psnr), True, 1.0),
-    "lpips": (_lpips, False, 1e3),
-    "mse": (functools.partial(_pixel, mse), False, 1e4),
-    "ssim": (_ssim, True, 1e2),
+# family -> (compute(part, ...), higher is better, paper scale, network)
+PAIR_FAMILIES: dict[str, tuple[Callable, bool, float, str | None]] = {
+    "structure_distance": (_structure, False, 1e3, "dino"),
+    "psnr": (functools.partial(_pixel, psnr), True, 1.0, None),
+    "lpips": (_lpips, False, 1e3, "lpips"),
+    "mse": (functools.partial(_pixel, mse), False, 1e4, None),
+    "ssim": (_ssim, True, 1e2, None),
 }
-for _family, (_compute, _higher, _scale) in PAIR_FAMILIES.items():
+for _family, (_compute, _higher, _scale, _network) in PAIR_FAMILIES.items():
     for _part in PARTS:
         _name = _family if _part == "whole" else f"{_family}_{_part}"
         METRICS.register(_name)(
-            MetricSpec(_name, functools.partial(_compute, _part), _higher, _scale)
+            MetricSpec(_name, functools.partial(_compute, _part), _higher, _scale, _network)
         )
 for _name, _compute in (
     ("clip_similarity_source_image", _clip_source),
     ("clip_similarity_target_image", _clip_target),
     ("clip_similarity_target_image_edit_part", _clip_target_edit_part),
 ):
-    METRICS.register(_name)(MetricSpec(_name, _compute, True))
+    METRICS.register(_name)(MetricSpec(_name, _compute, True, network="clip"))
 
 
 def scale_of(column: str) -> float:

@@ -29,6 +29,21 @@ class MissingWeightsError(FileNotFoundError):
         )
 
 
+class SeveralMissingWeightsError(MissingWeightsError):
+    """Several metric networks missing at once: one message naming every one, so a user
+    fetches them all in one go instead of meeting them one rerun at a time."""
+
+    def __init__(self, errors: list[MissingWeightsError]) -> None:
+        self.errors = errors
+        self.network = ", ".join(e.network for e in errors)
+        self.config_key = ", ".join(e.config_key for e in errors)
+        FileNotFoundError.__init__(
+            self,
+            f"{len(errors)} metric networks have no weights offline:\n"
+            + "\n".join(f"  {e}" for e in errors),
+        )
+
+
 def torch_hub_checkpoint(filename: str) -> Path:
     """Where ``torch.hub.load_state_dict_from_url`` would have cached ``filename``."""
     return Path(torch.hub.get_dir()) / "checkpoints" / filename

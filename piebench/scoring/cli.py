@@ -33,6 +33,7 @@ from piebench.scoring.evaluate import (
     stale_reason,
 )
 from piebench.scoring.leaderboard import leaderboard
+from piebench.scoring.runs import open_run
 from piebench.scoring.tables import (
     FORMATS,
     MASK_INPUT_METHODS,
@@ -96,6 +97,8 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
     profile, names = resolve_profile(metrics_cfg), metric_names(metrics_cfg)
     networks = MetricNetworks(metrics_cfg)  # shared: each network loads once per command
+    for run_dir in cfg.runs:  # a mistyped folder fails at once, before any run is scored
+        open_run(run_dir)
     out = []
     for run_dir in cfg.runs:
         path = scores_path(Path(str(run_dir)).expanduser(), profile.name)

@@ -161,6 +161,9 @@ def evaluate_run(
     rows = [_base_row(run, sample_id, sample) for sample_id, sample in samples]
     features: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     batch_size = int(metrics_cfg.get("batch_size", 16))
+    if rows:  # every missing network named at once, before the first batch
+        needed = [METRICS.get(name).network for name in names]
+        networks.require([n for n in needed if n] + (["inception"] if fid_enabled else []))
     started, scored = time.perf_counter(), 0
     for pending in _decoded_batches(run, samples, rows, resolution, border, batch_size):
         batch = pending.to_batch(networks.device)

@@ -75,7 +75,7 @@ def draw_batch(
 
 def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
     """Train to ``style.steps`` (resuming from the last checkpoint); returns ``<run>/finetune``."""
-    from piebench.style.fit import load_fitted, style_latents
+    from piebench.style.fit import load_fitted, style_image_paths, style_latents
 
     style = cfg.style
     steps = int(style.steps)
@@ -84,8 +84,9 @@ def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
         logger.info("style.steps=0: training-free, nothing to fine-tune")
         return out
     noise = load_fitted(cfg)
+    paths = style_image_paths(cfg)
     base = model or load_model(cfg.model)
-    _, latents = style_latents(cfg, base)
+    latents = style_latents(cfg, base, paths)
     if tuple(latents.shape[1:]) != noise.shape:
         raise ConfigError(
             f"style noise {noise.shape} vs latents {tuple(latents.shape[1:])}: fit again"

@@ -61,8 +61,8 @@ def fit_noise(latents: torch.Tensor, ddof: int = 1, min_sigma: float = 0.0) -> S
     return StyleNoise(mu.float(), sigma.float())
 
 
-def style_latents(cfg: DictConfig, model: SDModel) -> tuple[list[Path], torch.Tensor]:
-    """The style folder's files and their encoded latents."""
+def style_image_paths(cfg: DictConfig) -> list[Path]:
+    """The style folder's image files (at least two), checked before any model loads."""
     folder = style_images_dir(cfg)
     paths = list_style_images(folder, list(cfg.style.extensions))
     if len(paths) < 2:
@@ -70,14 +70,20 @@ def style_latents(cfg: DictConfig, model: SDModel) -> tuple[list[Path], torch.Te
             f"style.images={folder}: {len(paths)} image(s) with extensions "
             f"{list(cfg.style.extensions)}; style fit needs at least 2"
         )
-    images = load_style_images(paths, int(cfg.style.resolution))
-    return paths, encode_images(model, images, int(cfg.style.encode_batch_size))
+    return paths
+
+
+def style_latents(cfg: DictConfig, model: SDModel, paths: Sequence[Path]) -> torch.Tensor:
+    """The style images' encoded latents."""
+    images = load_style_images(list(paths), int(cfg.style.resolution))
+    return encode_images(model, images, int(cfg.style.encode_batch_size))
 
 
 def run_fit(cfg: DictConfig, model: SDModel | None = None) -> Path:
     """Fit and save the style noise; returns the artifact's path."""
+    paths = style_image_paths(cfg)
     model = model or load_model(cfg.model)
-    paths, latents = style_latents(cfg, model)
+    latents = style_latents(cfg, model, paths)
     noise = fit_noise(latents, int(cfg.style.std_ddof), float(cfg.style.min_sigma))
     out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)

@@ -109,3 +109,11 @@ def test_user_errors_are_one_line(bench, our_run, tiny_cfg, capsys, override, me
     assert main(["evaluate", *overrides(bench, [our_run], tiny_cfg), override]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_missing_run_folder_fails_before_any_run_is_scored(bench, our_run, tiny_cfg, capsys):
+    args = overrides(bench, [our_run, "/nowhere/direct"], tiny_cfg)
+    assert main(["table", *args]) == 1
+    err = capsys.readouterr().err
+    assert "/nowhere/direct has no annotation_images/ folder" in err and "Traceback" not in err
+    assert not list(our_run.glob("scores_*.csv"))  # the good run was not scored first

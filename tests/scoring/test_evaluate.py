@@ -12,6 +12,7 @@ from PIL import Image
 
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.registry import DEFAULT_METRICS
+from piebench.metrics.weights import MissingWeightsError
 from piebench.scoring.evaluate import evaluate_run, scores_path
 from tests.scoring.conftest import SAMPLES
 
@@ -122,3 +123,18 @@ def test_fid_set_scores_per_edit_type(bench, our_run, tiny_cfg, networks):
     assert list(sets["group"]) == ["all", "edit_type=0", "edit_type=1"]
     assert list(sets["n"]) == [2, 1, 1]
     assert sets.loc[0, "fid"] > 0 and sets.loc[1:, "fid"].isna().all()
+
+
+def test_every_missing_network_is_named_before_scoring(bench, our_run, tiny_cfg, tmp_path):
+    cfg = {
+        **tiny_cfg,
+        "dino": {**tiny_cfg["dino"], "weights": str(tmp_path / "no-dino.pth")},
+        "lpips": {"backbone_weights": str(tmp_path / "no-squeezenet.pth")},
+    }
+    with pytest.raises(MissingWeightsError) as err:
+        evaluate_run(our_run, data_root=bench, metrics_cfg=cfg)
+    message = str(err.value)
+    assert "metrics.dino.weights=<path>" in message
+    assert "metrics.lpips.backbone_weights=<path>" in message
+    assert "metrics.clip.path" not in message  # the configured tiny CLIP loads
+    assert not scores_path(our_run, "parity").exists()  # nothing half-scored is written

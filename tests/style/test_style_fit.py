@@ -14,6 +14,7 @@ from PIL import Image
 from piebench.config_schema import ConfigError
 from piebench.data.images import prepare_image
 from piebench.models.sd import images_to_tensor
+from piebench.style import fit
 from piebench.style.config import run_dir
 from piebench.style.fit import run_fit
 from piebench.style.noise import StyleNoise
@@ -52,12 +53,15 @@ def test_samples_have_the_artifact_statistics():
     assert np.abs(shuffled.sample(range(n)).double().numpy().std(0) / sigma - 1).max() > 0.1
 
 
-def test_fewer_than_two_images_is_an_error(make_cfg, tiny_model, tmp_path):
+def test_missing_or_too_few_images_fail_before_the_model_loads(make_cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(fit, "load_model", lambda cfg: pytest.fail("the model was loaded"))
     lone = tmp_path / "lone"
     lone.mkdir()
     Image.new("RGB", (64, 64), (10, 20, 30)).save(lone / "a.png")
     with pytest.raises(ConfigError, match=r"1 image\(s\).*at least 2"):
-        run_fit(make_cfg(f"style.images={lone}"), tiny_model)
+        run_fit(make_cfg(f"style.images={lone}"))
+    with pytest.raises(ConfigError, match="style.images must be set"):
+        run_fit(make_cfg("style.images=null", "style.name=unset"))
 
 
 def test_identical_images_give_a_degenerate_sigma_error(make_cfg, tiny_model, tmp_path):
