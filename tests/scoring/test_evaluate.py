@@ -138,3 +138,17 @@ def test_every_missing_network_is_named_before_scoring(bench, our_run, tiny_cfg,
     assert "metrics.lpips.backbone_weights=<path>" in message
     assert "metrics.clip.path" not in message  # the configured tiny CLIP loads
     assert not scores_path(our_run, "parity").exists()  # nothing half-scored is written
+
+
+def test_pixel_metrics_score_without_any_network(bench, our_run, tmp_path):
+    nowhere = str(tmp_path / "none.pth")
+    cfg = {
+        "names": ["psnr_unedit_part", "mse_unedit_part", "ssim_unedit_part"],
+        "clip": {"path": nowhere},
+        "dino": {"weights": nowhere},
+        "lpips": {"backbone_weights": nowhere},
+        "fid": {"enabled": "auto", "inception_weights": nowhere},
+        "device": "cpu",
+    }
+    frame = evaluate_run(our_run, data_root=bench, metrics_cfg=cfg)
+    assert frame.loc[frame["status"] == "ok", cfg["names"]].notna().all().all()
