@@ -151,6 +151,15 @@ class Runner:
                     "sample (rerun=true)"
                 )
 
+    def _check_output_dir(self) -> None:
+        """Fail before the model loads when the run folder cannot be made: its nearest existing
+        ancestor must be a writable folder (``_prepare_dir`` then proves it with a write)."""
+        existing = next(p for p in (self.run_dir, *self.run_dir.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise RunError(
+                f"output_dir {self.run_dir} is not writable: {existing} is not a writable folder"
+            )
+
     def _prepare_dir(self) -> None:
         """Create the run folder and prove it writable; called once the method is ready, so a
         run that cannot start (model or weights missing) leaves no empty folder behind."""
@@ -422,6 +431,7 @@ class Runner:
         config = self._shared_config()
         identity = run_identity(config, dataset_fingerprint(benchmark.root))
         self._check_resumable(identity)
+        self._check_output_dir()
         method_class = METHODS.get(str(self.cfg.method.name))
         if self.cfg.task == "reconstruct" and not method_class.reconstructs:
             raise RunError(

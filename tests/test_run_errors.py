@@ -6,9 +6,10 @@ import logging
 
 import pytest
 
+from piebench import runner
 from piebench.methods.ddim import DDIMInversion
 from piebench.metrics.weights import MissingWeightsError
-from piebench.runner import Runner
+from piebench.runner import RunError, Runner
 from tests.conftest import compose_config
 
 BASE = ["method=ddim", "model=tiny", "method.steps=2", "data.limit=3", "progress=false"]
@@ -69,3 +70,10 @@ def test_missing_ranking_clip_stops_bld_before_any_work(tmp_path):
         Runner(cfg).run()
     assert "hf download openai/clip-vit-large-patch14" in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output_dir_fails_before_the_model_loads(monkeypatch):
+    monkeypatch.setattr(runner, "load_model", lambda cfg: pytest.fail("the model was loaded"))
+    cfg = compose_config(*BASE, "output_dir=/dev/null/piebench")
+    with pytest.raises(RunError, match="/dev/null is not a writable folder"):
+        Runner(cfg).run()
