@@ -56,10 +56,11 @@ def test_batched_run_equals_single_runs(tiny_model):
     for i in range(3):
         one = single(batch, i)
         # the edit pass isolates samples: same inversion in, same latents out, up to the kernel
-        # choice per batch size (float rounding, ~1e-7 per step)
+        # choice per batch size (float rounding, ~1e-7 per step, amplified by CFG 7.5 over 6
+        # steps: up to 1.7e-5 measured under torch 2.14; a sample leaking into another is O(1))
         same_inv = Inversion(inversion.latents[i : i + 1], inversion.trajectory[:, i : i + 1])
         torch.testing.assert_close(
-            method.edit_pairs(one, same_inv), together[2 * i : 2 * i + 2], atol=1e-5, rtol=1e-5
+            method.edit_pairs(one, same_inv), together[2 * i : 2 * i + 2], atol=1e-4, rtol=1e-4
         )
         # end to end only the batched VAE-encode rounding (~1e-7) differs, amplified by 6 steps
         alone = method.edit(one, method.invert(one))
