@@ -85,7 +85,8 @@ class EditMethod(ABC):
     reconstructs: ClassVar[bool] = True  # has a ``task=reconstruct`` (BLD, a generator, has not)
 
     def __init__(self, model: SDModel, cfg: Any) -> None:
-        self.model = model
+        # prompts tokenize as in this method's reference environment (``method.text_cleaning``)
+        self.model = model.with_text_cleaning(str(cfg.text_cleaning))
         self.cfg = cfg
         self.schedule = DDIMSchedule(
             int(cfg.steps),

@@ -76,7 +76,7 @@ class EDICT(EditMethod):
         dtype = _dtype(cfg, "dtype", ("float32", "float64"))
         rounding = ("float16", "bfloat16", "float32")
         through = None if cfg.weights_dtype is None else _dtype(cfg, "weights_dtype", rounding)
-        self.net = precision_view(model, dtype, through)
+        self.net = precision_view(self.model, dtype, through)
         self.coupled = CoupledSchedule(self.schedule.num_steps, self.schedule.config)
         self.p = float(cfg.mix_weight)
         steps = self.schedule.num_steps

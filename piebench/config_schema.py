@@ -93,6 +93,7 @@ class MethodSchema:
     steps: int = at_least(1, 1000)
     steps_offset: int = at_least(0, 1)
     guidance: float
+    text_cleaning: str = choice("ftfy", "basic", "none")  # prompt_text.TEXT_CLEANINGS
 
 
 @dataclass

@@ -105,6 +105,7 @@ def test_every_shipped_option_passes_validation(method, model):
         ("nti", "method.single_branch=maybe", "method.single_branch"),
         ("npi", "method.npi_interp=2", "method.npi_interp=2.0: must be in"),
         ("edict", "method.dtype=float16", "valid values float32, float64"),
+        ("ddim", "method.text_cleaning=nfc", "valid values ftfy, basic, none"),
     ],
 )
 def test_method_keys_are_typed(method, override, message):

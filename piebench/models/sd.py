@@ -8,6 +8,7 @@ reference's fp32 runs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from piebench.models.fast_path import autocast_context
+from piebench.models.prompt_text import CleanedTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ class SDModel:
     vae: AutoencoderKL
     unet: UNet2DConditionModel
     text_encoder: CLIPTextModel
-    tokenizer: CLIPTokenizer
+    tokenizer: CLIPTokenizer | CleanedTokenizer  # a method's view cleans prompt text first
     device: torch.device
     dtype: torch.dtype
     name: str
@@ -39,6 +41,14 @@ class SDModel:
     # the checkpoint's scheduler/scheduler_config.json ({} without one, e.g. the tiny model)
     scheduler_config: dict[str, Any] = field(default_factory=dict)
     autocast: torch.dtype | None = None  # the UNet under torch.autocast (fast path; None: off)
+
+    def with_text_cleaning(self, cleaning: str) -> SDModel:
+        """This model (the same networks) with prompts cleaned as ``cleaning`` says before BPE,
+        as a reference environment's tokenizer did (see ``prompt_text``)."""
+        raw = self.tokenizer
+        if isinstance(raw, CleanedTokenizer):
+            raw = raw.tokenizer
+        return dataclasses.replace(self, tokenizer=CleanedTokenizer(raw, cleaning))
 
     @property
     def scaling_factor(self) -> float:

@@ -20,19 +20,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerBase
+
+from piebench.models.prompt_text import Tokenizer
 
 MAX_TOKENS = 77
 
 
-def token_ids(prompt: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+def token_ids(prompt: str, tokenizer: Tokenizer) -> list[int]:
     """Token ids with start/end tokens, truncated to 77 like the text encoder's input."""
     return tokenizer(prompt, truncation=True, max_length=MAX_TOKENS).input_ids
 
 
-def word_token_positions(
-    prompt: str, word: str | int, tokenizer: PreTrainedTokenizerBase
-) -> list[int]:
+def word_token_positions(prompt: str, word: str | int, tokenizer: Tokenizer) -> list[int]:
     """Token positions (start token = 0) of a word given as text or as a word index."""
     words = prompt.split(" ")
     wanted = {i for i, w in enumerate(words) if w == word} if isinstance(word, str) else {word}
@@ -77,7 +76,7 @@ def _align(source: list[int], target: list[int]) -> list[int]:
 
 
 def refinement_mapper(
-    source: str, target: str, tokenizer: PreTrainedTokenizerBase
+    source: str, target: str, tokenizer: Tokenizer
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(77,) source index per target token (-1 mapped to 76 as Python indexing does) and (77,) alphas."""
     target_ids = token_ids(target, tokenizer)
@@ -89,9 +88,7 @@ def refinement_mapper(
     return torch.where(mapper < 0, mapper + MAX_TOKENS, mapper), alphas
 
 
-def replacement_mapper(
-    source: str, target: str, tokenizer: PreTrainedTokenizerBase
-) -> torch.Tensor:
+def replacement_mapper(source: str, target: str, tokenizer: Tokenizer) -> torch.Tensor:
     """(77, 77) matrix M with target attention = source attention @ M (word-swap edits only)."""
     words_src, words_tgt = source.split(" "), target.split(" ")
     if len(words_src) != len(words_tgt):
@@ -124,9 +121,7 @@ def replacement_mapper(
     return torch.from_numpy(mapper).float()
 
 
-def equalizer(
-    prompt: str, word: str, value: float, tokenizer: PreTrainedTokenizerBase
-) -> torch.Tensor:
+def equalizer(prompt: str, word: str, value: float, tokenizer: Tokenizer) -> torch.Tensor:
     """(77,) attention re-weighting: ``value`` on the word's tokens, 1 elsewhere."""
     weights = torch.ones(MAX_TOKENS)
     positions = word_token_positions(prompt, word, tokenizer)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedTokenizerBase
 
+from piebench.models.prompt_text import Tokenizer
 from piebench.p2p import alignment
 from piebench.sampler.hooks import StepHook
 
@@ -57,7 +57,7 @@ class P2PController(StepHook):
         self,
         settings: P2PSettings,
         pairs: Sequence[EditPair],
-        tokenizer: PreTrainedTokenizerBase,
+        tokenizer: Tokenizer,
         num_steps: int,
         latent_size: tuple[int, int],
         device: torch.device,

@@ -24,14 +24,14 @@ from difflib import SequenceMatcher
 import torch
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention
-from transformers import PreTrainedTokenizerBase
 
 from piebench.models.cpu_half import scaled_dot_product_attention
+from piebench.models.prompt_text import Tokenizer
 from piebench.p2p.layer_io import LayerInput, LayerProcessor
 
 
 def token_match(
-    tokenizer: PreTrainedTokenizerBase, source: str, target: str
+    tokenizer: Tokenizer, source: str, target: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(mask, index), each (L,) over the target's L padded token positions (L = 77 for CLIP).
 
@@ -104,7 +104,7 @@ class SourceAttentionProcessor(LayerProcessor):
 @contextmanager
 def source_attention_control(
     unet: UNet2DConditionModel,
-    tokenizer: PreTrainedTokenizerBase,
+    tokenizer: Tokenizer,
     sources: Sequence[str],
     targets: Sequence[str],
 ) -> Iterator[None]:

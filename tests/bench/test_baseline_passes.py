@@ -31,7 +31,7 @@ def test_baseline_runs_the_reference_rows_and_ours_fewer(name, tiny_model, monke
     steps = 3
     method = METHODS.get(name)(tiny_model, method_config(name, steps=steps))
     sample = load_benchmark(SAMPLE_ROOT, limit=1).samples[0]
-    rows = count_rows(tiny_model, monkeypatch)
+    rows = count_rows(method.model, monkeypatch)
     edit_one(method, sample, 64, 1234)
     assert sum(rows) == REFERENCE_ROWS[name] * steps
     batch = Batch.from_samples([sample], [sample.load_image(64)], 1234)
