@@ -19,6 +19,8 @@ EDICT changes the update rule, so it owns its loop; the coupled-step maths is in
    reference's own attention control (``piebench.p2p.edict_control``) on [uncond, source, target]
    rows, the target's eps guiding. The image is x_0 (the reference shows its first sequence),
    decoded by the float64 VAE and rounded to uint8 (the P2P family truncates).
+5. Prompts: cleaned by BERT's basic tokenizer before BPE (``text_cleaning: basic``): the
+   reference's EDICT environment (transformers 4.19, no ftfy) tokenizes that way.
 
 Not reproduced, on purpose:
 
