@@ -302,9 +302,16 @@ def mapping_entry(index: int, edit: Edit) -> dict[str, object]:
     }
 
 
-def build_mapping() -> dict[str, dict[str, object]]:
+def numbered_edits(copies: int = 1) -> list[tuple[int, Edit]]:
+    """(index, edit) of every edit, the ten repeated ``copies`` times under new indices (ids)."""
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}")
+    return [(c * len(EDITS) + i, edit) for c in range(copies) for i, edit in enumerate(EDITS)]
+
+
+def build_mapping(copies: int = 1) -> dict[str, dict[str, object]]:
     """All entries keyed by id, in id order."""
-    entries = {sample_id(i, edit): mapping_entry(i, edit) for i, edit in enumerate(EDITS)}
+    entries = {sample_id(i, edit): mapping_entry(i, edit) for i, edit in numbered_edits(copies)}
     return dict(sorted(entries.items()))
 
 
@@ -314,10 +321,11 @@ def render_mapping(mapping: dict[str, dict[str, object]]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def render_readme() -> str:
+def render_readme(copies: int = 1) -> str:
     """The folder's README: what it is, each photo's source and licence, how to rebuild it."""
+    edits = numbered_edits(copies)
     lines = [
-        "# PIE-Bench sample (10 edits)",
+        f"# PIE-Bench sample ({len(edits)} edits)",
         "",
         "A small stand-in for PIE-Bench in its exact format (`mapping_file.json` +",
         "`annotation_images/`), for tests and smoke runs. Prompts and masks are hand-made;",
@@ -335,37 +343,43 @@ def render_readme() -> str:
     ]
     lines += [f"- `{p.name}`: {p.description}. {p.licence}" for p in PHOTOS.values()]
     lines += ["", "## Edits", "", "| id | type | image | photo |", "| --- | --- | --- | --- |"]
-    for i, edit in enumerate(EDITS):
+    for i, edit in edits:
         kind = EDIT_TYPES[edit.edit_type]
         lines.append(f"| {sample_id(i, edit)} | {kind} | {image_path(i, edit)} | {edit.photo} |")
     return "\n".join(lines) + "\n"
 
 
-def write_images(out_dir: Path) -> None:
+def write_images(out_dir: Path, copies: int = 1) -> None:
     """Save each edit's source photo as a JPEG under ``annotation_images/``."""
-    for i, edit in enumerate(EDITS):
+    for i, edit in numbered_edits(copies):
         target = out_dir / IMAGE_DIR / image_path(i, edit)
         target.parent.mkdir(parents=True, exist_ok=True)
         photo_image(edit.photo).save(target, format="JPEG", quality=JPEG_QUALITY)
 
 
-def build(out_dir: Path) -> None:
-    """Write the whole sample benchmark (images, mapping file, README) into ``out_dir``."""
+def build(out_dir: Path, copies: int = 1) -> None:
+    """Write the whole sample benchmark (images, mapping file, README) into ``out_dir``;
+    ``copies`` > 1 repeats the ten edits under new ids (enough samples to time large batches)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_images(out_dir)
-    (out_dir / MAPPING_FILE).write_text(render_mapping(build_mapping()), encoding="utf-8")
-    (out_dir / README_FILE).write_text(render_readme(), encoding="utf-8")
-    logger.info("wrote %d sample edits to %s", len(EDITS), out_dir)
+    write_images(out_dir, copies)
+    (out_dir / MAPPING_FILE).write_text(render_mapping(build_mapping(copies)), encoding="utf-8")
+    (out_dir / README_FILE).write_text(render_readme(copies), encoding="utf-8")
+    logger.info("wrote %d sample edits to %s", len(EDITS) * copies, out_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """CLI entry: ``python -m piebench.data.sample_benchmark [out_dir]``."""
+    """CLI entry: ``python -m piebench.data.sample_benchmark [out_dir] [--copies N]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", nargs="?", type=Path, default=SAMPLE_ROOT)
+    parser.add_argument(
+        "--copies", type=int, default=1, help="repeat the ten edits N times under new ids"
+    )
     args = parser.parse_args(argv)
+    if args.copies < 1:
+        parser.error(f"--copies must be >= 1, got {args.copies}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    build(args.out_dir)
+    build(args.out_dir, args.copies)
 
 
 if __name__ == "__main__":

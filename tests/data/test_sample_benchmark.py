@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from piebench.data.pie_bench import IMAGE_DIR, MAPPING_FILE, Sample, load_benchmark
-from piebench.data.sample_benchmark import EDITS, PHOTOS, SAMPLE_ROOT, build, photo_image
+from piebench.data.sample_benchmark import EDITS, PHOTOS, SAMPLE_ROOT, build, main, photo_image
 
 STYLE = 9
 BRACKETED = re.compile(r"\[([^\[\]]+)\]")
@@ -111,3 +111,17 @@ def test_build_reproduces_committed_sample(tmp_path: Path) -> None:
 def test_sample_folder_is_small() -> None:
     total = sum(p.stat().st_size for p in SAMPLE_ROOT.rglob("*") if p.is_file())
     assert total < 1_000_000
+
+
+def test_copies_repeat_the_edits_under_new_ids(tmp_path: Path) -> None:
+    """``--copies 2``: twenty loadable samples, enough to time batches beyond ten."""
+    main([str(tmp_path), "--copies", "2"])
+    benchmark = load_benchmark(tmp_path)
+    assert benchmark.invalid == [] and len(benchmark.samples) == 2 * len(EDITS)
+    by_id = {s.id: s for s in benchmark.samples}
+    first, copy = by_id["000000000000"], by_id[f"0{len(EDITS):011d}"]
+    assert copy.editing_prompt == first.editing_prompt and copy.mask_rle == first.mask_rle
+    np.testing.assert_array_equal(copy.load_image(64), first.load_image(64))
+    assert "(20 edits)" in (tmp_path / "README.md").read_text()
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--copies", "0"])
