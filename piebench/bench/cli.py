@@ -3,17 +3,26 @@
 Hydra composes ``conf/bench.yaml`` (the run config plus ``bench.*``); ``-m`` sweeps, e.g.
 ``batch_size=1,4,8 model.dtype=fp32,bf16``, each job appending its own row. Prints the figures
 and the speed-up over the baseline and appends a row to ``<bench.out_dir>/<device>.csv``.
+
+The jobs of one sweep run in one process and share what does not change between them: the model
+(kept while consecutive jobs ask for the same ``model.*``; one at a time, so a sweep over dtypes
+never holds two on the device) and the baseline (measured once per method and selection; it does
+not depend on the batch size or the fast path). On a lent GPU with minutes to spend, this is what
+lets a batch-size sweep of every method fit: order the sweep's keys so the model keys vary
+slowest (Hydra varies the last-listed key fastest).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import tempfile
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, open_dict
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from piebench.bench.baseline import baseline_seconds_per_image, passes_of
 from piebench.bench.results import append_row, environment
@@ -34,7 +43,45 @@ from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
 
 log = logging.getLogger("piebench")
+# the baseline's precision, attention maths and fast path: the reference's fp32, explicit, none
+BASELINE_OVERRIDES = {
+    "dtype": "fp32",
+    "attention": "explicit",
+    "autocast": None,
+    "channels_last": False,
+    "compile": False,
+}
 _exit_codes: list[int] = []
+_models: dict[str, SDModel] = {}  # this sweep's current model, by its model.* settings
+_baselines: dict[str, tuple[float, float]] = {}  # this sweep's baselines, by baseline_key
+
+
+def sweep_model(cfg: DictConfig) -> SDModel:
+    """The model of ``cfg.model``: the previous job's when its settings are the same, else a
+    fresh load after the previous one is released."""
+    key = OmegaConf.to_yaml(cfg.model, resolve=True)
+    if key not in _models:
+        _models.clear()
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        _models[key] = load_model(cfg.model)
+    return _models[key]
+
+
+def baseline_key(cfg: DictConfig) -> str:
+    """Everything the baseline's figure depends on: the method, the selection, the seed and the
+    model, minus what the baseline overrides anyway (dtype, attention, the fast path)."""
+    model = {k: v for k, v in cfg.model.items() if k not in BASELINE_OVERRIDES}
+    parts = {
+        "method": cfg.method,
+        "data": cfg.data,
+        "seed": cfg.seed,
+        "model": model,
+        "baseline_limit": cfg.bench.baseline_limit,
+        "warmup": cfg.bench.warmup,
+    }
+    return OmegaConf.to_yaml(OmegaConf.create(parts), resolve=True)
 
 
 def baseline_model(cfg: DictConfig, model: SDModel) -> SDModel:
@@ -44,13 +91,22 @@ def baseline_model(cfg: DictConfig, model: SDModel) -> SDModel:
         return model
     model_cfg = cfg.model.copy()
     with open_dict(model_cfg):
-        model_cfg.dtype, model_cfg.attention = "fp32", "explicit"
-        model_cfg.autocast, model_cfg.channels_last, model_cfg.compile = None, False, False
+        model_cfg.update(BASELINE_OVERRIDES)
     return load_model(model_cfg)
 
 
 def measure_baseline(cfg: DictConfig, model: SDModel) -> tuple[float, float]:
-    """Wall and process CPU seconds per image of the baseline."""
+    """Wall and process CPU seconds per image of the baseline (once per ``baseline_key`` in a
+    sweep)."""
+    key = baseline_key(cfg)
+    if key in _baselines:
+        log.info("baseline: the figure an earlier job of this sweep measured")
+    else:
+        _baselines[key] = _measure_baseline(cfg, model)
+    return _baselines[key]
+
+
+def _measure_baseline(cfg: DictConfig, model: SDModel) -> tuple[float, float]:
     data = cfg.data
     samples = load_benchmark(data.root or SAMPLE_ROOT, data.types, data.ids, data.limit).samples
     limit = cfg.bench.baseline_limit
@@ -132,7 +188,7 @@ def _bench(cfg: DictConfig) -> None:
     try:
         validate(cfg)
         scoring = scoring_setup(cfg) if cfg.bench.metrics else None
-        model = load_model(cfg.model)
+        model = sweep_model(cfg)
         work = cfg.bench.work_dir
         with tempfile.TemporaryDirectory(prefix="piebench-bench-") as scratch:
             work_dir = Path(work or scratch)
@@ -155,5 +211,7 @@ def _bench(cfg: DictConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 measured, 2 the benchmark could not start."""
     _exit_codes.clear()
+    _models.clear()
+    _baselines.clear()
     _bench()
     return max(_exit_codes, default=2)

@@ -108,3 +108,40 @@ def test_bench_bad_value_exits_2_naming_the_key(tmp_path, capsys):
     assert main(args) == 2
     assert "batch_size=0" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_a_sweep_shares_the_model_and_the_baseline_between_its_jobs(tmp_path, monkeypatch):
+    """``bench -m``: batch sizes reuse the loaded model and the method's baseline; a new dtype
+    loads a new model (the old one released first); a new method measures its own baseline."""
+    import piebench.bench.cli as bench_cli
+
+    loads, baselines = [], []
+    load, measure = bench_cli.load_model, bench_cli._measure_baseline
+
+    def counting_load(model_cfg):
+        loads.append((model_cfg.dtype, model_cfg.attention, len(bench_cli._models)))
+        return load(model_cfg)
+
+    def counting_measure(cfg, model):
+        baselines.append(str(cfg.method.name))
+        return measure(cfg, model)
+
+    monkeypatch.setattr(bench_cli, "load_model", counting_load)
+    monkeypatch.setattr(bench_cli, "_measure_baseline", counting_measure)
+    out = tmp_path / "bench"
+    args = ["bench", "-m", "model=tiny", "model.dtype=fp32,bf16", "method=ddim,npi"]
+    args += ["batch_size=1,2", "method.steps=2", "data.limit=2", "bench.baseline_limit=1"]
+    args += ["bench.metrics=false", f"bench.out_dir={out}", f"output_dir={tmp_path / 'sweep'}"]
+    assert main(args) == 0
+    (path,) = out.glob("*.csv")
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8
+    # the sweep's model: fp32, then bf16 once fp32 is released; the baseline's own fp32 explicit
+    # copies are loaded only for the two baselines measured
+    assert [(d, a) for d, a, _ in loads if a == "sdpa"] == [("fp32", "sdpa"), ("bf16", "sdpa")]
+    assert all(held == 0 for _, a, held in loads if a == "sdpa")
+    assert baselines == ["ddim", "npi"]
+    for method in ("ddim", "npi"):
+        figures = {(r["baseline_s"], r["baseline_cpu_s"]) for r in rows if r["method"] == method}
+        assert len(figures) == 1 and float(next(iter(figures))[0]) > 0
