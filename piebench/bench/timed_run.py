@@ -11,6 +11,7 @@ is what one uncontended core would have taken (with ``OMP_NUM_THREADS=1``).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,11 @@ class RunTiming:
     metrics_note: str = ""
 
 
-def _run_cfg(cfg: DictConfig, work_dir: Path, run_name: str, limit: int | None) -> DictConfig:
+def _fresh_run_cfg(cfg: DictConfig, work_dir: Path, run_name: str, limit: int | None) -> DictConfig:
+    """The run config of bench's own folder ``work_dir/run_name``, emptied first: the figures
+    are read from its records, which must not include samples an earlier job left there (a
+    larger selection, a job cut short) when ``bench.work_dir`` is kept between jobs."""
+    shutil.rmtree(work_dir / run_name, ignore_errors=True)
     run_cfg = cfg.copy()
     with open_dict(run_cfg):
         run_cfg.output_dir = str(work_dir)
@@ -62,14 +67,14 @@ def warm_up(cfg: DictConfig, model: SDModel, work_dir: Path) -> Path:
     """One untimed batch (the first samples of the selection); returns its run folder."""
     size = 1 if cfg.batch_size == "auto" else int(cfg.batch_size)
     limit = size if cfg.data.limit is None else min(size, int(cfg.data.limit))
-    runner = Runner(_run_cfg(cfg, work_dir, "warmup", limit))
+    runner = Runner(_fresh_run_cfg(cfg, work_dir, "warmup", limit))
     runner.run(model)
     return runner.run_dir
 
 
 def timed_run(cfg: DictConfig, model: SDModel, work_dir: Path) -> tuple[RunTiming, Path]:
     """Run the configured selection once, timed; returns the figures and the run folder."""
-    runner = Runner(_run_cfg(cfg, work_dir, "timed", None))
+    runner = Runner(_fresh_run_cfg(cfg, work_dir, "timed", None))
     sync_device(model.device)
     start, cpu_start = time.perf_counter(), time.process_time()
     summary = runner.run(model)

@@ -145,3 +145,18 @@ def test_a_sweep_shares_the_model_and_the_baseline_between_its_jobs(tmp_path, mo
     for method in ("ddim", "npi"):
         figures = {(r["baseline_s"], r["baseline_cpu_s"]) for r in rows if r["method"] == method}
         assert len(figures) == 1 and float(next(iter(figures))[0]) > 0
+
+
+def test_a_kept_work_dir_is_emptied_so_earlier_jobs_do_not_count(tmp_path):
+    """``bench.work_dir`` kept between jobs: a job on one sample after a job on three (or one cut
+    short) counts only its own sample, not the records the earlier job left in timed/."""
+    out, work = tmp_path / "bench", tmp_path / "work"
+    base = ["bench", "model=tiny", "method=ddim", "method.steps=2", "bench.baseline=false"]
+    base += ["bench.metrics=false", f"bench.out_dir={out}", f"bench.work_dir={work}"]
+    assert main([*base, "data.limit=3", "batch_size=3"]) == 0
+    assert main([*base, "data.limit=1", "batch_size=1"]) == 0
+    (path,) = out.glob("*.csv")
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["images"], r["batch_size_used"]) for r in rows] == [("3", "3"), ("1", "1")]
+    assert len(list((work / "timed" / "annotation_images").rglob("*.jpg"))) == 1
