@@ -49,6 +49,13 @@ def parity_root() -> Path:
     return Path(os.environ.get("PIEBENCH_PARITY_DIR", DEFAULT_PARITY_DIR)).expanduser()
 
 
+def parity_device() -> str:
+    """Where the parity runs compute: ``$PIEBENCH_TEST_DEVICE``, default ``cpu`` (the bounds are
+    CPU float32 bounds; ``cuda`` on a GPU machine measures how far that device's kernels stay
+    within them)."""
+    return os.environ.get("PIEBENCH_TEST_DEVICE", "cpu")
+
+
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
     root = parity_root()

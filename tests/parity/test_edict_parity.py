@@ -22,7 +22,7 @@ from piebench.methods import METHODS, Batch, EditMethod, Inversion
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
 from tests.conftest import compose_config
-from tests.parity.conftest import agreement, reference_panel
+from tests.parity.conftest import agreement, parity_device, reference_panel
 
 # its tests share module-scoped work: keep them on one pytest-xdist worker (-n, --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("test_edict_parity")
@@ -44,7 +44,7 @@ def edict(parity: Path, model: SDModel | None, p2p: str) -> EditMethod:
         "method=edict",
         f"model.path={parity / 'checkpoint' / 'tiny-sd-v1'}",
         "model.kind=diffusers",
-        "model.device=cpu",
+        f"model.device={parity_device()}",
         f"method.p2p={p2p}",
     )
     return METHODS.get("edict")(model or load_model(cfg.model), cfg.method)

@@ -41,6 +41,7 @@ from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import BUILTIN_PROFILES, MetricProfile
 from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.scoring.evaluate import evaluate_run
+from tests.parity.conftest import parity_device
 
 # its tests share module-scoped work: keep them on one pytest-xdist worker (-n, --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("test_metric_parity")
@@ -233,7 +234,7 @@ def harness(parity_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Harne
     nets = tmp_path_factory.mktemp("metric-networks")
     cfg = {
         "batch_size": 16,  # every sample of a method in one batch
-        "device": "cpu",
+        "device": parity_device(),
         "clip": {"path": str(parity_dir / "metric_models" / "tiny_clip")},
         "dino": {"weights": str(dino_vitb8_random(parity_dir, nets / "dino_vitb8_random.pth"))},
         "lpips": {"backbone_weights": str(squeezenet_backbone(parity_dir, nets / "sq.pth"))},

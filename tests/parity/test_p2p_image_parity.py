@@ -30,7 +30,7 @@ from PIL import Image
 
 from piebench.runner import Runner
 from tests.conftest import compose_config
-from tests.parity.conftest import agreement, reference_panel
+from tests.parity.conftest import agreement, parity_device, reference_panel
 
 CASES = {  # our method -> (reference folder, sample ids, min PSNR, max mean, max fraction > 1)
     "ddim": ("ddim+p2p", None, 55.0, 0.1, 0.005),
@@ -53,7 +53,7 @@ def run_like_a_user(
         "data=pie_bench",
         f"data.root={data_root or parity / 'data'}",
         f"model.path={parity / 'checkpoint' / 'tiny-sd-v1'}",
-        "model.device=cpu",
+        f"model.device={parity_device()}",
         "image_format=png",
         f"output_dir={out}",
         "progress=false",
@@ -78,6 +78,7 @@ def test_edited_images_match_the_reference(method: str, parity_dir: Path, tmp_pa
         image_path = str(path.relative_to(run_dir / "annotation_images").with_suffix(".jpg"))
         ours = np.asarray(Image.open(path).convert("RGB"))
         found = agreement(ours, reference_panel(parity_dir, reference, image_path))
+        print(method, image_path, found)
         assert found.within(min_psnr, max_mean, max_frac), f"{method} {image_path}: {found}"
 
 
