@@ -21,12 +21,28 @@ MAX_AUTO_BATCH = 64
 HEADROOM = 0.85
 
 
+# How allocation failures read when they are not a torch.OutOfMemoryError: CPU allocators, and
+# cuBLAS / cuDNN failing to get workspace (CUBLAS_STATUS_ALLOC_FAILED, CUDNN_STATUS_ALLOC_FAILED)
+ALLOCATION_FAILURES = ("out of memory", "alloc_failed")
+
+
 def is_out_of_memory(err: BaseException) -> bool:
-    """True for an allocation failure of any device (``torch.OutOfMemoryError``; CPU
-    allocators raise a RuntimeError that says so)."""
+    """True for an allocation failure of any device: retrying smaller may fit."""
     if isinstance(err, torch.OutOfMemoryError):
         return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and any(words in text for words in ALLOCATION_FAILURES)
+
+
+def is_device_failure(err: BaseException) -> bool:
+    """True for an accelerator error after which the device is unusable (an illegal memory
+    access, a device-side assert: ``torch.AcceleratorError``), allocation failures aside."""
+    accelerator_error = getattr(torch, "AcceleratorError", None)  # torch >= 2.8
+    return (
+        accelerator_error is not None
+        and isinstance(err, accelerator_error)
+        and not is_out_of_memory(err)
+    )
 
 
 def fitting_batch_size(available_bytes: float, per_sample_bytes: float) -> int:

@@ -44,7 +44,7 @@ from piebench.manifest import (
     identity_hash,
     run_identity,
 )
-from piebench.memory import AutoBatch, is_out_of_memory
+from piebench.memory import AutoBatch, is_device_failure, is_out_of_memory
 from piebench.methods import METHODS, Batch, EditMethod
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
@@ -65,6 +65,11 @@ IMAGE_DIR = "annotation_images"
 
 class RunError(RuntimeError):
     """The run cannot start (output folder unusable, config clash with an existing run)."""
+
+
+class DeviceFailure(RunError):
+    """The device failed mid-run (a CUDA error that leaves its context unusable): every later
+    batch would fail too, so the run stops with the finished samples kept for a resume."""
 
 
 @dataclass
@@ -235,24 +240,14 @@ class Runner:
             mask_border=bool(self.cfg.data.mask_border),
         )
 
-    def _batch_failed(
-        self, method: EditMethod, records: RunRecords, items: Sequence[Prepared], err: Exception
+    def _retry_one_by_one(
+        self, method: EditMethod, records: RunRecords, items: Sequence[Prepared], error: str
     ) -> None:
-        """An unexpected error: stop (``fail_fast``), or retry the samples one by one, or record
-        the single sample as failed with its traceback."""
-        if self.cfg.fail_fast:
-            raise err
-        if len(items) > 1:
-            log.warning(
-                "batch failed (%s: %s); retrying its %d samples one by one",
-                type(err).__name__,
-                err,
-                len(items),
-            )
-            for item in items:
-                self._edit(method, records, [item])
-            return
-        self._unexpected(records, items[0].sample, err)
+        """After an unexpected error of a batch of several: each sample alone, so only the ones
+        that fail by themselves are recorded as failed."""
+        log.warning("batch failed (%s); retrying its %d samples one by one", error, len(items))
+        for item in items:
+            self._edit(method, records, [item])
 
     def _retry_in_halves(
         self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]
@@ -268,13 +263,15 @@ class Runner:
 
     def _edit(self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]) -> None:
         """Invert + edit one batch. Out of memory: retry it as two halves, and keep the smaller
-        size for the rest of the run; another exception: retry its samples one by one."""
+        size for the rest of the run; a device failure (``is_device_failure``): stop the run;
+        another exception: retry its samples one by one."""
         device = method.model.device
         torch.manual_seed(int(self.cfg.seed))
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         batch = self._batch(items)
-        out_of_memory = False
+        # how to retry a failed batch of several samples, once its traceback is gone
+        retry: str | None = None
         try:
             sync_device(device)
             start = time.perf_counter()
@@ -291,15 +288,28 @@ class Runner:
         except SampleError as err:  # a named problem of the input: one line, the run goes on
             self._fail_items(records, items, str(err))
             return
-        except Exception as err:  # noqa: BLE001 (recorded, or re-raised by fail_fast)
-            # out of memory: retried below, once the traceback (and the tensors its frames
-            # hold) is gone
-            out_of_memory = is_out_of_memory(err) and len(items) > 1
-            if not out_of_memory:
-                self._batch_failed(method, records, items, err)
+        except Exception as err:  # recorded or retried below, or re-raised (fail_fast, device)
+            if self.cfg.fail_fast:
+                raise
+            if is_device_failure(err):
+                ids = ", ".join(item.sample.id for item in items)
+                raise DeviceFailure(
+                    f"sample(s) {ids}: the device failed ({type(err).__name__}: {err}); its "
+                    "state is unusable, so the run stops here. Finished samples are kept: run "
+                    "the same command again to resume"
+                ) from err
+            if len(items) == 1:
+                self._unexpected(records, items[0].sample, err)
                 return
-        if out_of_memory:
-            self._retry_in_halves(method, records, items)
+            retry = "halves" if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
+        if retry is not None:
+            # outside the except block: the traceback's frames (the failed batch's activations)
+            # are released, and a retry's own error is not chained to this one
+            batch = inversion = latents = None
+            if retry == "halves":
+                self._retry_in_halves(method, records, items)
+            else:
+                self._retry_one_by_one(method, records, items, retry)
             return
         finite = torch.isfinite(latents).flatten(1).all(dim=1).tolist()
         timing = {

@@ -60,6 +60,21 @@ def test_a_cpu_allocator_failure_counts_as_out_of_memory():
     assert not memory.is_out_of_memory(RuntimeError("shape mismatch"))
 
 
+def test_cublas_and_cudnn_workspace_failures_count_as_out_of_memory():
+    """cuBLAS / cuDNN report an exhausted device as a failed allocation of their own: the batch
+    is halved, and it is no device failure that stops the run."""
+    for text in (
+        "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+        "cuDNN error: CUDNN_STATUS_ALLOC_FAILED",
+    ):
+        assert memory.is_out_of_memory(RuntimeError(text))
+        if hasattr(torch, "AcceleratorError"):
+            assert not memory.is_device_failure(torch.AcceleratorError(text))
+    if hasattr(torch, "AcceleratorError"):
+        assert memory.is_device_failure(torch.AcceleratorError("device-side assert triggered"))
+    assert not memory.is_device_failure(RuntimeError("device-side assert triggered"))
+
+
 @pytest.mark.parametrize(
     "available, per_sample, expected",
     [(10e9, 1e9, 8), (0.5e9, 1e9, 1), (1e12, 1e6, MAX_AUTO_BATCH), (1e9, 0, MAX_AUTO_BATCH)],

@@ -5,6 +5,7 @@ import json
 import logging
 
 import pytest
+import torch
 
 from piebench import runner
 from piebench.methods.ddim import DDIMInversion
@@ -77,3 +78,50 @@ def test_unwritable_output_dir_fails_before_the_model_loads(monkeypatch):
     cfg = compose_config(*BASE, "output_dir=/dev/null/piebench")
     with pytest.raises(RunError, match="/dev/null is not a writable folder"):
         Runner(cfg).run()
+
+
+def test_a_retried_sample_records_only_its_own_error(tmp_path, monkeypatch):
+    """A batch fails, its samples are retried one by one after the batch's traceback is gone:
+    a sample that fails alone records its own traceback, not one chained to the batch's."""
+    edit = DDIMInversion.edit
+
+    def fails_in_batches_and_on_one_sample(self, batch, inversion):
+        if len(batch) > 1:
+            raise ValueError("the whole batch broke")
+        if batch.ids == ["100000000001"]:
+            raise ZeroDivisionError("this sample broke")
+        return edit(self, batch, inversion)
+
+    monkeypatch.setattr(DDIMInversion, "edit", fails_in_batches_and_on_one_sample)
+    summary = Runner(compose_config(*BASE, f"output_dir={tmp_path}", "batch_size=3")).run()
+    assert (summary.ok, summary.failed) == (2, 1)
+    (failed,) = [r for r in rows(summary.run_dir) if r["status"] == "failed"]
+    assert failed["id"] == "100000000001"
+    assert failed["error"] == "unexpected ZeroDivisionError: this sample broke"
+    assert "During handling" not in failed["traceback"]
+    assert "the whole batch broke" not in failed["traceback"]
+
+
+@pytest.mark.skipif(not hasattr(torch, "AcceleratorError"), reason="torch < 2.8")
+def test_a_device_failure_stops_the_run_and_keeps_the_finished_samples(tmp_path, monkeypatch):
+    """An illegal memory access leaves the CUDA context unusable: the run stops at once with
+    the batch's samples named (no sample-by-sample retries recording the rest as failed), and
+    a rerun resumes after the samples already written."""
+    edit, calls = DDIMInversion.edit, []
+
+    def device_dies_on_the_second_batch(self, batch, inversion):
+        calls.append(list(batch.ids))
+        if len(calls) == 2:
+            raise torch.AcceleratorError("CUDA error: an illegal memory access was encountered")
+        return edit(self, batch, inversion)
+
+    monkeypatch.setattr(DDIMInversion, "edit", device_dies_on_the_second_batch)
+    cfg = compose_config(*BASE, f"output_dir={tmp_path}", "batch_size=2")
+    with pytest.raises(runner.DeviceFailure, match=r"sample\(s\) 200000000002: the device failed"):
+        Runner(cfg).run()
+    assert [len(ids) for ids in calls] == [2, 1]
+    done = [r["id"] for r in rows(tmp_path / "ddim") if r["status"] == "ok"]
+    assert len(done) == 2 and not [r for r in rows(tmp_path / "ddim") if r["status"] != "ok"]
+    monkeypatch.setattr(DDIMInversion, "edit", edit)
+    summary = Runner(cfg).run()
+    assert (summary.ok, summary.skipped, summary.failed) == (1, 2, 0)
