@@ -123,7 +123,8 @@ def _score(cfg: DictConfig, summary: RunSummary) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit status: 0 all edited, 1 some samples failed, 2 the run could not start. Jobs that a
+    """Exit status: 0 all edited, 1 some samples failed, 2 the run could not start (or its device
+    failed mid-run). Jobs that a
     launcher runs in other processes (submitit) report in their own logs and manifests; here
     their sweep counts as done once every job has returned (a job that raised fails the sweep)."""
     _exit_codes.clear()

@@ -57,7 +57,10 @@ def precision_view(model: SDModel, dtype: torch.dtype, through: torch.dtype | No
 
     ``through``: a dtype every floating weight is rounded through first (the reference: float16),
     or None to cast the loaded weights directly. The UNet copy embeds timesteps in float64 (SD's
-    sinusoidal ``Timesteps``; other embeddings are kept as they are).
+    sinusoidal ``Timesteps``; other embeddings are kept as they are). The copy computes in
+    ``dtype``: the model's ``autocast`` (a fast-path switch of the loaded model) is not carried
+    over, or a float32 EDICT would run its UNet's matrix products in bf16, not in the precision
+    ``method.dtype`` names (float64 is never autocast).
     """
     unet = _rounded_copy(model.unet, through, dtype)
     if isinstance(unet.time_proj, Timesteps):
@@ -68,4 +71,5 @@ def precision_view(model: SDModel, dtype: torch.dtype, through: torch.dtype | No
         vae=_rounded_copy(model.vae, through, dtype),
         text_encoder=_rounded_copy(model.text_encoder, through, dtype),
         dtype=dtype,
+        autocast=None,
     )

@@ -1,6 +1,7 @@
 """EDICT invariants on the tiny model (CPU, few steps, 64 px): exact inversion, per-sample posterior
 noise, reference precision on copies only, rounding decode, the runner's use of it."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -92,6 +93,19 @@ def test_weights_are_rounded_through_fp16_on_copies_only(tiny_model):
     as_loaded = build(tiny_model, weights_dtype=None)
     w = tiny_model.unet.conv_in.weight
     assert torch.equal(as_loaded.net.unet.conv_in.weight, w.double())
+
+
+def test_the_precision_copy_computes_in_its_dtype_without_the_models_autocast(tiny_model):
+    """``model.autocast=bf16`` is a fast-path switch of the loaded model; EDICT's float32 copy
+    computes in float32 all the same: the same edit as without the switch, bit for bit."""
+    fast = dataclasses.replace(tiny_model, autocast=torch.bfloat16)
+    batch = make_batch(1)
+    edits = []
+    for model in (tiny_model, fast):
+        edict = build(model, dtype="float32")
+        assert edict.net.dtype == torch.float32 and edict.net.autocast is None
+        edits.append(edict.edit(batch, edict.invert(batch)))
+    assert torch.equal(*edits)
 
 
 def test_float64_timestep_embedding_matches_diffusers_up_to_its_float32(tiny_model):
