@@ -26,6 +26,9 @@ from diffusers.models.resnet import Downsample2D, ResnetBlock2D, Upsample2D
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILED_BLOCKS = (ResnetBlock2D, FeedForward, Downsample2D, Upsample2D)
+# compiled variants allowed per compiled block (see compile_blocks): gradient on/off x batch 1 or
+# more x two precisions (EDICT's float64 copy)
+VARIANTS_PER_BLOCK = 8
 
 
 def describe(model_cfg: Any) -> str:
@@ -64,12 +67,17 @@ def compile_blocks(unet: torch.nn.Module, backend: str = "inductor") -> int:
     returns how many were compiled.
 
     ``dynamic=True``: batch sizes change (the last batch, OOM halves) without a recompile per
-    size. The blocks of one class share one ``forward``, whose compiled variants (one per channel
-    layout) count against dynamo's per-function recompile limit: it is raised to the number of
-    blocks, so none falls back to eager after the eighth layout."""
+    size. The blocks of one class share one ``forward``, whose compiled variants count against
+    dynamo's per-function recompile limit (8 by default), past which it silently runs them
+    eagerly: one variant per block shape, times the gradient mode (NTI and pix2pix-zero run
+    both), times batch size 1 or more (dynamo specialises size 1), plus EDICT's float64 copy.
+    The limits are raised to ``VARIANTS_PER_BLOCK`` variants per block."""
     blocks = [m for m in unet.modules() if isinstance(m, COMPILED_BLOCKS)]
-    limit = torch._dynamo.config.recompile_limit
-    torch._dynamo.config.recompile_limit = max(limit, len(blocks))
+    config = torch._dynamo.config
+    config.recompile_limit = max(config.recompile_limit, VARIANTS_PER_BLOCK * len(blocks))
+    config.accumulated_recompile_limit = max(
+        config.accumulated_recompile_limit, 2 * VARIANTS_PER_BLOCK * len(blocks)
+    )
     for block in blocks:
         block.compile(backend=backend, dynamic=True)
     return len(blocks)

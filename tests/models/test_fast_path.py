@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import csv
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +69,46 @@ def test_compiled_blocks_cover_the_non_attention_blocks_and_agree() -> None:
     assert any(isinstance(m, ResnetBlock2D) for m in expected)
     assert all(m._compiled_call_impl is not None for m in expected)
     assert torch.allclose(_predict(model), exact, atol=1e-6)
+
+
+class _Messages(logging.Handler):
+    """Collects a logger's messages (torch's loggers do not propagate to pytest's caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_compiled_blocks_do_not_fall_back_to_eager_across_a_sweeps_variants() -> None:
+    """Every ResNet block shares one ``forward``, so all its compiled variants count against one
+    recompile limit, past which dynamo silently runs the blocks eagerly. One ``bench -m``
+    process meets many: block shapes x gradient mode (NTI, pix2pix-zero) x batch size 1 or
+    more x fp32 and autocast bf16 x EDICT's float64 copy (dynamo's default limits fall back here)."""
+    model = _model()
+    compile_blocks(model.unet, backend="eager")
+    twin = copy.deepcopy(model.unet).double()  # EDICT's precision copy keeps the compiled blocks
+    context = model.encode_prompts(["a cat on a mat"])
+    variants = [(model.unet, torch.float32, False), (model.unet, torch.float32, True)]
+    variants.append((twin, torch.float64, False))
+    dynamo_log, seen = logging.getLogger("torch._dynamo"), _Messages()
+    dynamo_log.addHandler(seen)
+    try:
+        for unet, dtype, autocast in variants:
+            for grad in (False, True):
+                for batch in (2, 1):
+                    latents = torch.randn(batch, 4, 8, 8, dtype=dtype)
+                    hidden = context.to(dtype).expand(batch, -1, -1)
+                    with (
+                        torch.set_grad_enabled(grad),
+                        torch.autocast("cpu", torch.bfloat16, enabled=autocast),
+                    ):
+                        unet(latents, 500, hidden)
+    finally:
+        dynamo_log.removeHandler(seen)
+    assert not [m for m in seen.messages if "recompile_limit" in m]
 
 
 def test_bench_row_names_the_fast_path_and_old_files_are_upgraded(tmp_path: Path) -> None:
