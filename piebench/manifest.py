@@ -92,6 +92,23 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()})"
 
 
+def device_numerics(device: torch.device) -> str:
+    """The library settings that decide the float arithmetic on ``device``, which move the last
+    bits of every image and so belong next to any figure: the thread count on a CPU (kernels
+    split reductions by it); on CUDA whether float32 matrix products and cuDNN convolutions run
+    in TF32 (torch's defaults: products no, convolutions yes; a float32 run on a GPU is partly
+    TF32 unless changed) and whether fp16/bf16 products may reduce in their own precision."""
+    if device.type != "cuda":
+        return f"cpu threads={torch.get_num_threads()}"
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    return (
+        f"tf32 matmul={'on' if matmul.allow_tf32 else 'off'} "
+        f"conv={'on' if cudnn.allow_tf32 else 'off'}; reduced-precision reductions "
+        f"fp16={'on' if matmul.allow_fp16_reduced_precision_reduction else 'off'} "
+        f"bf16={'on' if matmul.allow_bf16_reduced_precision_reduction else 'off'}"
+    )
+
+
 def method_label(config: dict[str, Any]) -> str:
     """The method as tables name it: a variant's ``label`` (ddim+p2p_zero), else its name, with
     ``_reconstruct`` for ``task=reconstruct`` (a reconstruction is no edit: it matches no
@@ -116,6 +133,7 @@ def build_manifest(
         "versions": package_versions(),
         "git_hash": git_hash(),
         "device": device_name(device),
+        "numerics": device_numerics(device),
         "dtype": str(dtype).replace("torch.", ""),
         "seed": config["seed"],
         "data": {

@@ -458,6 +458,7 @@ class Runner:
                 "shard": self.shard,
                 "num_shards": self.num_shards,
                 "device": manifest["device"],
+                "numerics": manifest.pop("numerics"),
                 "started": manifest.pop("started"),
             }
         write_json_atomic(manifest, self.run_dir / "manifest.json")

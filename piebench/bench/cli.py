@@ -36,7 +36,7 @@ from piebench.bench.timed_run import (
 from piebench.cli_run import CLEAN_ERRORS, CONF_DIR
 from piebench.config_schema import validate
 from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
-from piebench.manifest import device_name
+from piebench.manifest import device_name, device_numerics
 from piebench.methods import METHODS
 from piebench.models.fast_path import describe
 from piebench.models.loading import load_model
@@ -149,6 +149,7 @@ def row_of(
         "baseline_passes": passes.description if baseline else "",
         "note": timing.metrics_note,
         "fast_path": describe(cfg.model),
+        "numerics": device_numerics(model.device),
     }
 
 

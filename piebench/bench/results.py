@@ -55,6 +55,7 @@ COLUMNS: tuple[str, ...] = (
     "baseline_passes",
     "note",
     "fast_path",
+    "numerics",
 )
 
 

@@ -46,6 +46,7 @@ def test_run_writes_tree_records_and_manifest(tmp_path):
     assert manifest["summary"] == {"ok": 3, "failed": 0, "skipped": 0}
     assert manifest["config"]["method"]["editor"]["cross_replace_steps"] == 0.4
     assert {"torch", "diffusers", "transformers"} <= manifest["versions"].keys()
+    assert manifest["numerics"].startswith("cpu threads=")
     assert (run_dir / "config.yaml").is_file()
     assert "3 edited, 0 already done, 0 failed" in result.stdout
 
