@@ -174,6 +174,31 @@ def resolve_prediction_type(cfg: Any) -> str:
     return chosen
 
 
+def configure_network(
+    network: torch.nn.Module, cfg: Any, device: torch.device, dtype: torch.dtype, attention: str
+) -> torch.nn.Module:
+    """One loaded network (UNet, VAE or text encoder, already in ``dtype``) set up as the
+    ``model`` config says: on ``device`` for inference, its attention maths, the CPU fp16 path,
+    the fast-path switches. Used for the checkpoint's networks and for a fine-tuned UNet alike,
+    so both compute the same way."""
+    if attention not in ("sdpa", "explicit"):
+        raise ModelLoadError(f"unknown model.attention {attention!r}; valid: sdpa, explicit")
+    network = network.to(device).eval().requires_grad_(False)
+    attends = hasattr(network, "set_attn_processor")  # UNet and VAE, not the text encoder
+    if device.type == "cpu" and dtype == torch.float16:  # torch's fp16 CPU kernels are slow
+        accumulate_in_float32(network)
+        if attends and attention == "sdpa":
+            network.set_attn_processor(FusedAttnProcessor())
+    if attends and attention == "explicit":  # the reference's maths on every layer (slower)
+        network.set_attn_processor(AttnProcessor())
+    if attends and cfg.get("channels_last", False):
+        to_channels_last(network)
+    if isinstance(network, UNet2DConditionModel) and cfg.get("compile", False):
+        count = compile_blocks(network)
+        log.info("model.compile: %d UNet blocks compile at their first call", count)
+    return network
+
+
 def load_model(cfg: Any) -> SDModel:
     """Load the model described by the ``model`` config group."""
     device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
@@ -204,25 +229,9 @@ def load_model(cfg: Any) -> SDModel:
         raise ModelLoadError(
             f"unknown model.kind {cfg.kind!r}; valid: diffusers, {', '.join(BUILT_IN_CODE)}"
         )
-    for key in ("vae", "unet", "text_encoder"):
-        parts[key] = parts[key].to(device).eval().requires_grad_(False)
     attention = str(cfg.get("attention") or "sdpa")
-    if attention not in ("sdpa", "explicit"):
-        raise ModelLoadError(f"unknown model.attention {attention!r}; valid: sdpa, explicit")
-    if device.type == "cpu" and dtype == torch.float16:  # torch's fp16 CPU kernels are slow
-        for key in ("vae", "unet", "text_encoder"):
-            accumulate_in_float32(parts[key])
-        if attention == "sdpa":
-            parts["unet"].set_attn_processor(FusedAttnProcessor())
-            parts["vae"].set_attn_processor(FusedAttnProcessor())
-    if attention == "explicit":  # the reference's maths on every layer (slower, no fused kernel)
-        parts["unet"].set_attn_processor(AttnProcessor())
-        parts["vae"].set_attn_processor(AttnProcessor())
-    if cfg.get("channels_last", False):
-        to_channels_last(parts["unet"], parts["vae"])
-    if cfg.get("compile", False):
-        count = compile_blocks(parts["unet"])
-        log.info("model.compile: %d UNet blocks compile at their first call", count)
+    for key in ("vae", "unet", "text_encoder"):
+        parts[key] = configure_network(parts[key], cfg, device, dtype, attention)
     log.info("loaded model %s on %s (%s)", name, device, dtype)
     prediction_type = resolve_prediction_type(cfg)
     scheduler_config = checkpoint_scheduler_config(name) if cfg.kind == "diffusers" else {}

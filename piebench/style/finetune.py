@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from piebench.config_schema import ConfigError
-from piebench.models.loading import load_model
+from piebench.models.loading import configure_network, load_model
 from piebench.models.sd import SDModel
 from piebench.records import write_json_atomic
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
@@ -188,7 +188,8 @@ def save_unet(unet: UNet2DConditionModel, folder: Path) -> None:
 
 
 def load_finetuned_unet(cfg: DictConfig, base: SDModel) -> UNet2DConditionModel:
-    """The fine-tuned UNet of the run in the base model's dtype and device, for inference."""
+    """The fine-tuned UNet of the run, set up for inference as the base model's UNet is (dtype,
+    device, attention maths, the CPU fp16 path and fast-path switches of ``cfg.model``)."""
     folder = finetune_dir(cfg) / UNET_DIR
     if not folder.is_dir():
         raise ConfigError(
@@ -196,4 +197,5 @@ def load_finetuned_unet(cfg: DictConfig, base: SDModel) -> UNet2DConditionModel:
             "`python -m piebench style finetune style.steps=N` first"
         )
     unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=base.dtype)
-    return unet.to(base.device).eval().requires_grad_(False)
+    attention = "explicit" if base.explicit_attention else "sdpa"
+    return configure_network(unet, cfg.model, base.device, base.dtype, attention)

@@ -8,8 +8,10 @@ import json
 
 import pytest
 import torch
+from diffusers.models.attention_processor import AttnProcessor
 
 from piebench.config_schema import ConfigError
+from piebench.models.loading import load_model
 from piebench.style.config import run_dir
 from piebench.style.finetune import checkpoints, finetune_dir, load_finetuned_unet, run_finetune
 from piebench.style.fit import run_fit
@@ -74,3 +76,16 @@ def test_finetune_needs_a_fit(make_cfg, tiny_model):
     with pytest.raises(ConfigError, match="style fit"):
         run_finetune(cfg, tiny_model)
     assert not run_dir(cfg).exists() or not (run_dir(cfg) / "finetune" / "unet").exists()
+
+
+def test_the_finetuned_unet_computes_as_the_base_model_is_configured(make_cfg):
+    """``model.attention=explicit`` (and the CPU fp16 path, the fast-path switches) apply to the
+    fine-tuned UNet as to the checkpoint's: the guidance grid compares like with like."""
+    cfg = make_cfg("style.steps=1", *TRAIN, "style.name=explicit", "model.attention=explicit")
+    base = load_model(cfg.model)
+    run_fit(cfg, base)
+    run_finetune(cfg, base)
+    tuned = load_finetuned_unet(cfg, base)
+    processors = list(tuned.attn_processors.values())
+    assert processors and all(type(p) is AttnProcessor for p in processors)
+    assert not tuned.training and not any(p.requires_grad for p in tuned.parameters())
