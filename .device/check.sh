@@ -38,7 +38,7 @@ if [ -d .parity ]; then
   stage "reference parity on $device (CPU float32 bounds)"
   PIEBENCH_TEST_DEVICE=$device PIEBENCH_PARITY_DIR=.parity timeout 240 $py -m pytest -q -rA \
     -p no:cacheprovider -o addopts="" tests/parity/test_p2p_image_parity.py -k "not nti" \
-    tests/parity/test_bld_parity.py tests/parity/test_metric_parity.py 2>&1 | grep -E "passed|failed|PASSED|FAILED|psnr_db|Error" | head -40
+    tests/parity/test_bld_parity.py tests/parity/test_metric_parity.py 2>&1 | grep -E "passed|failed|PASSED|FAILED|psnr_db|deviation|Error" | head -40
 fi
 
 # job NAME CAP_SECONDS OVERRIDES...: one `bench` process, cut at CAP or at the deadline
