@@ -2,7 +2,7 @@
 # Run THERE, through the device tool, after .device/prepare.sh here:
 #   run(command="bash .device/check.sh", carry=[".whl", ".parity"], timeout_s=560)
 # Installs the carried wheels and piebench, checks the CUDA path (a tiny-model run, then the
-# reference-parity image tests on cuda), then times `bench` jobs in order of value until the
+# reference-parity tests on cuda), then times `bench` jobs in order of value until the
 # deadline. Everything lands in $OUT: log.txt and bench/<device>.csv (one row per measured job).
 # KIT_DEADLINE (seconds from start, default 520) bounds the whole script; a job that would cross
 # it is cut short by `timeout` (rows of a sweep's finished jobs are kept) and later jobs skipped.
@@ -30,13 +30,13 @@ $py -c "import torch, diffusers, transformers; print('torch', torch.__version__,
 torch.cuda.is_available(), 'diffusers', diffusers.__version__, 'transformers', transformers.__version__)"
 
 stage "smoke: every editing method, tiny model, 2 samples, 5 steps on $device"
-timeout 240 $py -m piebench run -m method=ddim,npi,direct,nti,edict,bld,pix2pix_zero model=tiny \
+timeout 150 $py -m piebench run -m method=ddim,npi,direct,nti,edict,bld,pix2pix_zero model=tiny \
   model.device="$device" method.steps=5 data.limit=2 evaluate=false progress=false \
   output_dir=/tmp/kit-smoke | grep -E "edited|error" || echo "smoke: FAILED"
 
 if [ -d .parity ]; then
   stage "reference parity on $device (CPU float32 bounds)"
-  PIEBENCH_TEST_DEVICE=$device PIEBENCH_PARITY_DIR=.parity timeout 240 $py -m pytest -q -rA \
+  PIEBENCH_TEST_DEVICE=$device PIEBENCH_PARITY_DIR=.parity timeout 180 $py -m pytest -q -rA \
     -p no:cacheprovider -o addopts="" tests/parity/test_p2p_image_parity.py -k "not nti" \
     tests/parity/test_bld_parity.py tests/parity/test_metric_parity.py 2>&1 | grep -E "passed|failed|PASSED|FAILED|psnr_db|deviation|Error" | head -40
 fi
