@@ -16,6 +16,5 @@ python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --
 # hydra's parser runtime is published as a source archive only; its wheel is pure Python
 python -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==4.9.3
 cp -r "$parity" .parity
-grep -qx '/.parity/' .git/info/exclude 2>/dev/null || echo '/.parity/' >> .git/info/exclude
 du -sh .whl .parity
 echo "now: run(command='bash .device/check.sh', carry=['.whl', '.parity'], timeout_s=560)"
