@@ -36,7 +36,7 @@ timeout 150 $py -m piebench run -m method=ddim,npi,direct,nti,edict,bld,pix2pix_
 
 if [ -d .parity ]; then
   stage "reference parity on $device (CPU float32 bounds)"
-  PIEBENCH_TEST_DEVICE=$device PIEBENCH_PARITY_DIR=.parity timeout 180 $py -m pytest -q -rA \
+  PIEBENCH_TEST_DEVICE=$device PIEBENCH_PARITY_DIR=.parity timeout 180 $py -m pytest -v -s \
     -p no:cacheprovider -o addopts="" tests/parity/test_p2p_image_parity.py -k "not nti" \
     tests/parity/test_bld_parity.py tests/parity/test_metric_parity.py 2>&1 | grep -E "passed|failed|PASSED|FAILED|psnr_db|deviation|Error" | head -40
 fi
