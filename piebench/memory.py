@@ -1,9 +1,10 @@
 """Batch sizes that fit in memory: ``batch_size=auto`` and the out-of-memory rule.
 
-``auto`` on CUDA: the first batch runs one sample and its peak allocation above what was resident
-before it (the model) is that sample's cost; the batch size for the rest of the run is the number
-of such samples that fit in 85 % of the memory then free to PyTorch (``torch.cuda.mem_get_info``
-plus PyTorch's own cached, unused blocks), capped at ``MAX_AUTO_BATCH``. The cost of a sample
+``auto`` on CUDA: batches of one sample run until one goes through the model, and its peak
+allocation above what was resident before it (the model) is that sample's cost; the batch size
+for the rest of the run is the number of such samples that fit in 85 % of the memory then free
+to PyTorch (``torch.cuda.mem_get_info`` plus PyTorch's own cached, unused blocks), capped at
+``MAX_AUTO_BATCH``. The cost of a sample
 grows with the method (4 UNet rows under P2P + CFG, NTI's gradients), resolution and dtype, and
 measuring it covers all of them. On a CPU memory rarely binds and time grows with the rows, so
 ``auto`` means ``CPU_AUTO_BATCH``.

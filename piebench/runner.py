@@ -261,10 +261,11 @@ class Runner:
         for part in (items[:half], items[half:]):
             self._edit(method, records, part)
 
-    def _edit(self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]) -> None:
+    def _edit(self, method: EditMethod, records: RunRecords, items: Sequence[Prepared]) -> bool:
         """Invert + edit one batch. Out of memory: retry it as two halves, and keep the smaller
         size for the rest of the run; a device failure (``is_device_failure``): stop the run;
-        another exception: retry its samples one by one."""
+        another exception: retry its samples one by one. Returns whether the batch went through
+        the model as one (its timing and peak memory are one batch's), NaN outputs included."""
         device = method.model.device
         torch.manual_seed(int(self.cfg.seed))
         if device.type == "cuda":
@@ -287,7 +288,7 @@ class Runner:
             done = time.perf_counter()
         except SampleError as err:  # a named problem of the input: one line, the run goes on
             self._fail_items(records, items, str(err))
-            return
+            return False
         except Exception as err:  # recorded or retried below, or re-raised (fail_fast, device)
             if self.cfg.fail_fast:
                 raise
@@ -300,7 +301,7 @@ class Runner:
                 ) from err
             if len(items) == 1:
                 self._unexpected(records, items[0].sample, err)
-                return
+                return False
             retry = "halves" if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
         if retry is not None:
             # outside the except block: the traceback's frames (the failed batch's activations)
@@ -310,7 +311,7 @@ class Runner:
                 self._retry_in_halves(method, records, items)
             else:
                 self._retry_one_by_one(method, records, items, retry)
-            return
+            return False
         finite = torch.isfinite(latents).flatten(1).all(dim=1).tolist()
         timing = {
             "inversion_s": (inverted - start) / len(items),
@@ -333,6 +334,7 @@ class Runner:
                 continue
             jobs.append(functools.partial(self._save, records, sample, image, notes, timing))
         self.writer.submit_batch(jobs)
+        return True
 
     def _save(
         self,
@@ -406,8 +408,9 @@ class Runner:
                 if items:
                     if auto is not None:
                         auto.measure_start()
-                    self._edit(method, records, items)
-                    if auto is not None and self.batch_size is None:
+                    ran = self._edit(method, records, items)
+                    # a failed sample's partial peak says nothing: measure the next one
+                    if auto is not None and self.batch_size is None and ran:
                         auto.measure_end(len(items))
                         if auto.chosen is not None:
                             log.info("batch_size=auto: %d samples per batch", auto.chosen)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from piebench import memory
+from piebench import runner as runner_module
 from piebench.memory import CPU_AUTO_BATCH, MAX_AUTO_BATCH, AutoBatch, fitting_batch_size
 from piebench.methods.ddim import DDIMInversion
 from piebench.runner import Runner
@@ -108,3 +109,40 @@ def test_auto_on_cuda_measures_one_sample_then_fills_free_memory(monkeypatch):
     auto.measure_start()
     auto.measure_end(1)
     assert auto.chosen == auto.size() == int(0.85 * 22)
+
+
+def test_auto_measures_the_first_sample_that_goes_through(tmp_path, monkeypatch):
+    """A first sample that fails leaves only a partial peak: ``auto`` measures the next sample
+    instead of sizing the run from it."""
+    measured: list[int] = []
+
+    class MeasuredAsOnCuda(AutoBatch):
+        """Nothing chosen before a measurement (as on CUDA); the measurement itself faked."""
+
+        def __init__(self, device):
+            super().__init__(device)
+            self.chosen = None
+
+        def measure_start(self):
+            pass
+
+        def measure_end(self, samples):
+            measured.append(samples)
+            self.chosen = 3
+
+    invert = DDIMInversion.invert
+
+    def first_sample_breaks(self, batch):
+        if batch.ids == ["000000000000"]:
+            raise ZeroDivisionError("a bug met by the first sample only")
+        return invert(self, batch)
+
+    monkeypatch.setattr(runner_module, "AutoBatch", MeasuredAsOnCuda)
+    monkeypatch.setattr(DDIMInversion, "invert", first_sample_breaks)
+    cfg = compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=6", "batch_size=auto")
+    summary = Runner(cfg).run()
+    assert (summary.ok, summary.failed) == (5, 1)
+    assert measured == [1]
+    done = {r["id"]: r["batch_size"] for r in rows(summary.run_dir) if r["status"] == "ok"}
+    # the failed first sample, the measured second alone, then 3 + the last one
+    assert sorted(done.values()) == [1, 1, 3, 3, 3]
