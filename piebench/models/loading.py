@@ -175,12 +175,13 @@ def resolve_prediction_type(cfg: Any) -> str:
 
 
 def configure_network(
-    network: torch.nn.Module, cfg: Any, device: torch.device, dtype: torch.dtype, attention: str
+    network: torch.nn.Module, cfg: Any, device: torch.device, dtype: torch.dtype
 ) -> torch.nn.Module:
     """One loaded network (UNet, VAE or text encoder, already in ``dtype``) set up as the
     ``model`` config says: on ``device`` for inference, its attention maths, the CPU fp16 path,
     the fast-path switches. Used for the checkpoint's networks and for a fine-tuned UNet alike,
     so both compute the same way."""
+    attention = str(cfg.get("attention") or "sdpa")
     if attention not in ("sdpa", "explicit"):
         raise ModelLoadError(f"unknown model.attention {attention!r}; valid: sdpa, explicit")
     network = network.to(device).eval().requires_grad_(False)
@@ -229,9 +230,8 @@ def load_model(cfg: Any) -> SDModel:
         raise ModelLoadError(
             f"unknown model.kind {cfg.kind!r}; valid: diffusers, {', '.join(BUILT_IN_CODE)}"
         )
-    attention = str(cfg.get("attention") or "sdpa")
     for key in ("vae", "unet", "text_encoder"):
-        parts[key] = configure_network(parts[key], cfg, device, dtype, attention)
+        parts[key] = configure_network(parts[key], cfg, device, dtype)
     log.info("loaded model %s on %s (%s)", name, device, dtype)
     prediction_type = resolve_prediction_type(cfg)
     scheduler_config = checkpoint_scheduler_config(name) if cfg.kind == "diffusers" else {}
@@ -240,7 +240,7 @@ def load_model(cfg: Any) -> SDModel:
         dtype=dtype,
         name=name,
         prediction_type=prediction_type,
-        explicit_attention=attention == "explicit",
+        explicit_attention=cfg.get("attention") == "explicit",
         scheduler_config=scheduler_config,
         autocast=autocast,
         **parts,

@@ -197,5 +197,4 @@ def load_finetuned_unet(cfg: DictConfig, base: SDModel) -> UNet2DConditionModel:
             "`python -m piebench style finetune style.steps=N` first"
         )
     unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=base.dtype)
-    attention = "explicit" if base.explicit_attention else "sdpa"
-    return configure_network(unet, cfg.model, base.device, base.dtype, attention)
+    return configure_network(unet, cfg.model, base.device, base.dtype)
