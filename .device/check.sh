@@ -68,6 +68,6 @@ job metrics-bf16 90 model.dtype=bf16 method=direct batch_size=16 data.limit=16 \
   bench.baseline=false bench.metric_networks=random
 job nti-bf16 90 model.dtype=bf16 method=nti batch_size=4 data.limit=4 \
   bench.baseline=false bench.metrics=false
-job direct-bf16-compiled 150 model.dtype=bf16 model.compile=true method=direct batch_size=16 \
-  data.limit=16 bench.baseline=false bench.metrics=false
+job direct-bf16-compiled 200 -m model.dtype=bf16 model.compile=true,reduce-overhead method=direct \
+  batch_size=16,1 data.limit=16 bench.baseline=false bench.metrics=false
 stage done

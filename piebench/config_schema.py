@@ -20,7 +20,7 @@ class ConfigError(ValueError):
     """A config value has the wrong type or is not one of the allowed choices."""
 
 
-def choice(*values: str) -> Any:
+def choice(*values: str | bool) -> Any:
     """A field that must be one of ``values``."""
     return field(metadata={"choices": values})
 
@@ -68,8 +68,8 @@ class ModelSchema:
     attention: str = choice("sdpa", "explicit")
     prediction_type: str | None = choice("epsilon", "v_prediction")
     autocast: str | None = choice("bf16", "fp16")
+    compile: Any = choice(False, True, "reduce-overhead", "max-autotune")  # noqa: RUF009 (bool or str)
     channels_last: bool = False
-    compile: bool = False
     keep_cpu_heap: bool = True
 
 
@@ -191,7 +191,8 @@ def _check(node: DictConfig, schema: type, prefix: str) -> None:
         choices, bounds = spec.metadata.get("choices"), spec.metadata.get("range")
         if choices and value not in choices:
             raise ConfigError(
-                f"config key {prefix}{spec.name}={value!r}: valid values {', '.join(choices)}"
+                f"config key {prefix}{spec.name}={value!r}: valid values "
+                f"{', '.join(str(c).lower() if isinstance(c, bool) else c for c in choices)}"
             )
         if bounds and (value < bounds[0] or (bounds[1] is not None and value > bounds[1])):
             allowed = f">= {bounds[0]}" if bounds[1] is None else f"in [{bounds[0]}, {bounds[1]}]"

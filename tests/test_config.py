@@ -82,6 +82,7 @@ def test_typo_fails_at_compose_time():
         ("method.steps_offset=2", "method.steps_offset=2"),
         ("jpeg_quality=0", "jpeg_quality=0"),
         ("model.prediction_type=x0", "valid values epsilon, v_prediction"),
+        ("model.compile=cudagraphs", "valid values false, true, reduce-overhead, max-autotune"),
         ("data=pie_bench", "data.root must be set"),
     ],
 )

@@ -13,12 +13,14 @@ that turns one on says so in its manifest and bench row (the switches are ``mode
   at every batch, because P2P and pix2pix-zero swap the attention processors per batch; the
   blocks in between are most of the non-attention work. The first call at each new shape
   compiles (tens of seconds): ``bench`` runs an untimed warm-up batch first.
+  ``model.compile=reduce-overhead`` also replays each compiled block as a CUDA graph (on a GPU;
+  a CPU run ignores it), ``max-autotune`` benchmarks kernel choices while compiling.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from diffusers.models.attention import FeedForward
@@ -26,6 +28,8 @@ from diffusers.models.resnet import Downsample2D, ResnetBlock2D, Upsample2D
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILED_BLOCKS = (ResnetBlock2D, FeedForward, Downsample2D, Upsample2D)
+# model.compile: false, true (torch.compile's default mode) or one of its named modes
+COMPILE_MODES = ("reduce-overhead", "max-autotune")
 # compiled variants allowed per compiled block (see compile_blocks): gradient on/off x batch 1 or
 # more x two precisions (EDICT's float64 copy)
 VARIANTS_PER_BLOCK = 8
@@ -36,8 +40,24 @@ def describe(model_cfg: Any) -> str:
     on = []
     if model_cfg.get("autocast"):
         on.append(f"autocast={model_cfg.autocast}")
-    on += [key for key in ("channels_last", "compile") if model_cfg.get(key, False)]
+    if model_cfg.get("channels_last", False):
+        on.append("channels_last")
+    mode = compile_mode(model_cfg.get("compile", False))
+    if mode is not False:
+        on.append("compile" if mode is None else f"compile={mode}")
     return " ".join(on) or "off"
+
+
+def compile_mode(setting: bool | str) -> str | None | Literal[False]:
+    """``torch.compile``'s ``mode`` for a ``model.compile`` setting: False for no compiling,
+    None for torch's default mode (``true``), else the named mode."""
+    if setting is False or setting is True:
+        return None if setting else False
+    if setting not in COMPILE_MODES:
+        raise ValueError(
+            f"unknown model.compile {setting!r}; valid: false, true, {', '.join(COMPILE_MODES)}"
+        )
+    return str(setting)
 
 
 def autocast_dtype(name: str | None) -> torch.dtype | None:
@@ -62,7 +82,9 @@ def to_channels_last(*modules: torch.nn.Module) -> None:
         module.to(memory_format=torch.channels_last)
 
 
-def compile_blocks(unet: torch.nn.Module, backend: str = "inductor") -> int:
+def compile_blocks(
+    unet: torch.nn.Module, backend: str = "inductor", mode: str | None = None
+) -> int:
     """Compile, in place, every block of ``unet`` that attention processors never replace;
     returns how many were compiled.
 
@@ -71,7 +93,8 @@ def compile_blocks(unet: torch.nn.Module, backend: str = "inductor") -> int:
     dynamo's per-function recompile limit (8 by default), past which it silently runs them
     eagerly: one variant per block shape, times the gradient mode (NTI and pix2pix-zero run
     both), times batch size 1 or more (dynamo specialises size 1), plus EDICT's float64 copy.
-    The limits are raised to ``VARIANTS_PER_BLOCK`` variants per block."""
+    The limits are raised to ``VARIANTS_PER_BLOCK`` variants per block. ``mode``:
+    ``torch.compile``'s (``reduce-overhead``: CUDA graphs, one recording per shape)."""
     blocks = [m for m in unet.modules() if isinstance(m, COMPILED_BLOCKS)]
     config = torch._dynamo.config
     config.recompile_limit = max(config.recompile_limit, VARIANTS_PER_BLOCK * len(blocks))
@@ -79,5 +102,5 @@ def compile_blocks(unet: torch.nn.Module, backend: str = "inductor") -> int:
         config.accumulated_recompile_limit, 2 * VARIANTS_PER_BLOCK * len(blocks)
     )
     for block in blocks:
-        block.compile(backend=backend, dynamic=True)
+        block.compile(backend=backend, mode=mode, dynamic=True)
     return len(blocks)

@@ -12,7 +12,7 @@ import logging
 import socket
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import torch
@@ -23,7 +23,12 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from piebench.device import resolve_device
 from piebench.models.cpu_half import accumulate_in_float32
 from piebench.models.cpu_heap import keep_freed_memory
-from piebench.models.fast_path import autocast_dtype, compile_blocks, to_channels_last
+from piebench.models.fast_path import (
+    autocast_dtype,
+    compile_blocks,
+    compile_mode,
+    to_channels_last,
+)
 from piebench.models.sd import SDModel
 from piebench.models.tiny import SD14_SHAPE, build_parts, tiny_shape
 from piebench.models.weight_source import download_command, fetch_hint, names_local_folder
@@ -174,6 +179,13 @@ def resolve_prediction_type(cfg: Any) -> str:
     return chosen
 
 
+def _compile_mode(cfg: Any) -> str | None | Literal[False]:
+    try:
+        return compile_mode(cfg.get("compile", False))
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from None
+
+
 def configure_network(
     network: torch.nn.Module, cfg: Any, device: torch.device, dtype: torch.dtype
 ) -> torch.nn.Module:
@@ -194,8 +206,9 @@ def configure_network(
         network.set_attn_processor(AttnProcessor())
     if attends and cfg.get("channels_last", False):
         to_channels_last(network)
-    if isinstance(network, UNet2DConditionModel) and cfg.get("compile", False):
-        count = compile_blocks(network)
+    mode = _compile_mode(cfg)
+    if isinstance(network, UNet2DConditionModel) and mode is not False:
+        count = compile_blocks(network, mode=mode)
         log.info("model.compile: %d UNet blocks compile at their first call", count)
     return network
 
@@ -207,6 +220,7 @@ def load_model(cfg: Any) -> SDModel:
         autocast = autocast_dtype(cfg.get("autocast"))
     except ValueError as err:
         raise ModelLoadError(str(err)) from None
+    _compile_mode(cfg)
     if device.type == "cpu" and cfg.get("keep_cpu_heap", True):  # before the weights are read
         keep_freed_memory()
     if cfg.kind in BUILT_IN_CODE:

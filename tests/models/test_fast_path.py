@@ -71,6 +71,26 @@ def test_compiled_blocks_cover_the_non_attention_blocks_and_agree() -> None:
     assert torch.allclose(_predict(model), exact, atol=1e-6)
 
 
+def test_a_named_compile_mode_reaches_every_compiled_block(monkeypatch) -> None:
+    """``model.compile=reduce-overhead`` (CUDA graphs) compiles the same blocks in that mode."""
+    modes: list = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: modes.append(kw["mode"]))
+    unet = _model("model.compile=reduce-overhead").unet
+    assert modes == ["reduce-overhead"] * sum(
+        isinstance(m, COMPILED_BLOCKS) for m in unet.modules()
+    )
+    modes.clear()
+    _model("model.compile=true")
+    assert modes and set(modes) == {None}  # torch.compile's default mode
+    cfg = compose_config("model=tiny", "model.channels_last=true", "model.compile=reduce-overhead")
+    assert describe(cfg.model) == "channels_last compile=reduce-overhead"
+
+
+def test_an_unknown_compile_mode_fails_before_loading() -> None:
+    with pytest.raises(ModelLoadError, match="model.compile"):
+        load_model(OmegaConf.merge(compose_config("model=tiny").model, {"compile": "fast"}))
+
+
 class _Messages(logging.Handler):
     """Collects a logger's messages (torch's loggers do not propagate to pytest's caplog)."""
 
