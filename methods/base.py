@@ -95,6 +95,10 @@ class EditMethod(ABC):
             ),
         )
 
+    def check(self, batch: Batch) -> None:
+        """Raise ``SampleError`` for a sample this method cannot edit as configured, before any
+        work is spent on the batch (the runner records it and goes on with the others)."""
+
     @abstractmethod
     def invert(self, batch: Batch) -> Inversion:
         """Invert the batch's source images."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from piebench.data.errors import SampleError
 from piebench.methods.base import Batch, EditMethod, Inversion
 from piebench.p2p.controller import EditPair, P2PController, P2PSettings
 from piebench.p2p.processor import attention_control
@@ -44,6 +45,20 @@ def interleave(first: list[str], second: list[str]) -> list[str]:
 
 class P2PEditMethod(EditMethod):
     """An inversion method whose edit is Prompt-to-Prompt; subclasses implement ``invert``."""
+
+    def check(self, batch: Batch) -> None:
+        """The replace controller swaps words one for one: both prompts need the same count."""
+        if self.cfg.editor.controller != "replace":
+            return
+        for sample_id, source, target in zip(batch.ids, batch.source_prompts, batch.target_prompts):
+            counts = len(source.split(" ")), len(target.split(" "))
+            if counts[0] != counts[1]:
+                raise SampleError(
+                    sample_id,
+                    "prompts",
+                    f"method.editor.controller=replace needs prompts with the same number of "
+                    f"words, these have {counts[0]} and {counts[1]} (controller=refine edits them)",
+                )
 
     def edit_hooks(self, batch: Batch, inversion: Inversion) -> list[StepHook]:
         """Hooks that run before the P2P controller at each step (none by default)."""

@@ -128,5 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     launcher runs in other processes (submitit) report in their own logs and manifests; here
     their sweep counts as done once every job has returned (a job that raised fails the sweep)."""
     _exit_codes.clear()
-    _run()
+    try:
+        _run()
+    except SystemExit as stop:  # Hydra exits 1 on a config it cannot compose (method=foo)
+        if stop.code and not _exit_codes:
+            return 2
+        raise
     return max(_exit_codes, default=0)

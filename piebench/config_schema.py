@@ -220,6 +220,10 @@ def validate(cfg: DictConfig) -> None:
     ):
         raise ConfigError(f"config key data.workers={workers!r}: must be >= 0 or auto")
     _check(cfg.data, DataSchema, "data.")
+    if int(cfg.data.resolution) % 8:  # the VAE's factor: other sizes would be cut silently
+        raise ConfigError(
+            f"config key data.resolution={cfg.data.resolution}: must be a multiple of 8"
+        )
     _check(cfg.model, ModelSchema, "model.")
     schema = METHOD_SCHEMAS.get(str(cfg.method.name), MethodSchema)
     _check(cfg.method, schema, "method.")

@@ -219,7 +219,10 @@ class Runner:
         trace = "".join(traceback.format_exception(err))
         if not self.summary.traceback_shown:
             log.error(
-                "sample %s: unexpected error (fail_fast=true stops here):\n%s", sample.id, trace
+                "sample %s: unexpected error (likely a bug; the run goes on, fail_fast=true stops "
+                "at the first one):\n%s",
+                sample.id,
+                trace,
             )
             self.summary.traceback_shown = True
         self._fail(
@@ -273,7 +276,9 @@ class Runner:
         batch = self._batch(items)
         # how to retry a failed batch of several samples, once its traceback is gone
         retry: str | None = None
+        rejected: list[Prepared] = []  # samples a named input problem rules out of the batch
         try:
+            method.check(batch)
             sync_device(device)
             start = time.perf_counter()
             inversion = method.invert(batch)
@@ -287,8 +292,8 @@ class Runner:
             sync_device(device)
             done = time.perf_counter()
         except SampleError as err:  # a named problem of the input: one line, the run goes on
-            self._fail_items(records, items, str(err))
-            return False
+            rejected = [i for i in items if i.sample.id == err.sample_id] or list(items)
+            self._fail_items(records, rejected, str(err))
         except Exception as err:  # recorded or retried below, or re-raised (fail_fast, device)
             if self.cfg.fail_fast:
                 raise
@@ -303,6 +308,11 @@ class Runner:
                 self._unexpected(records, items[0].sample, err)
                 return False
             retry = "halves" if is_out_of_memory(err) else f"{type(err).__name__}: {err}"
+        if rejected:  # the batch's other samples go on without it
+            rest = [i for i in items if i not in rejected]
+            if rest:
+                self._edit(method, records, rest)
+            return False
         if retry is not None:
             # outside the except block: the traceback's frames (the failed batch's activations)
             # are released, and a retry's own error is not chained to this one

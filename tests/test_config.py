@@ -70,6 +70,7 @@ def test_typo_fails_at_compose_time():
     [
         ("method.steps=abc", "method.steps"),
         ("batch_size=0", "batch_size=0: must be >= 1"),
+        ("data.resolution=100", "data.resolution=100: must be a multiple of 8"),
         ("image_format=gif", "valid values jpg, png"),
         ("method.editor.cross_replace_steps=lots", "method.editor.cross_replace_steps"),
         ("data.limit=some", "data.limit"),

@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from piebench.data.pie_bench import SAMPLE_ROOT, Sample, load_benchmark
+from piebench.data.pie_bench import Sample, load_benchmark
 from piebench.metrics.profiles import MetricProfile, resolve_profile
 from piebench.scoring.cli import collect
+from piebench.scoring.evaluate import benchmark_root
 from piebench.scoring.runs import RunFolder, open_run
 from piebench.scoring.tables import value_columns
 
@@ -79,7 +80,7 @@ def gather(cfg: DictConfig) -> ReportInputs:
         for key, folder, (frame, meta) in zip(keys, folders, scored)
     ]
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    root = Path(data_cfg.get("root") or SAMPLE_ROOT).expanduser()
+    root = benchmark_root(folders[0], data_cfg.get("root"))  # the gallery's sources
     bench = load_benchmark(root, data_cfg.get("types"), data_cfg.get("ids"), data_cfg.get("limit"))
     samples = {sample.id: sample for sample in bench.samples}
     invalid = {error.sample_id: str(error) for error in bench.invalid}

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from piebench.config_schema import ConfigError
@@ -58,13 +59,18 @@ USER_ERRORS = (
     BenchmarkError,
     ConfigError,
     FileNotFoundError,
+    HydraException,  # a mistyped key or group option
 )
+TABLE_ROWS = ("method", "edit_type")
 
 
 def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
     """Compose ``conf/<name>.yaml`` (``evaluate``, or ``report``) with ``key=value`` overrides."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(name, overrides=overrides)
+        cfg = compose(name, overrides=overrides)
+    if isinstance(cfg.runs, str):  # runs=outputs/direct: one folder without brackets
+        cfg.runs = [cfg.runs]
+    return cfg
 
 
 def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfig]:
@@ -74,6 +80,8 @@ def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfi
     cfg = load_config(overrides)
     if not cfg.runs:
         raise ConfigError("no run folders given: pass runs=[outputs/direct,...]")
+    if cfg.by not in TABLE_ROWS:
+        raise ConfigError(f"unknown by={cfg.by!r}; valid: {', '.join(TABLE_ROWS)}")
     return args, cfg
 
 
@@ -121,7 +129,7 @@ def _emit(text: str, out: str | None) -> None:
 
 def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
     frame = pd.concat([f for f, _ in scored], ignore_index=True)
-    by = ["method"] if cfg.by == "method" else ["method", "edit_type"]
+    by = ["method"] if cfg.by == "method" else list(TABLE_ROWS)
     aggregated = with_set_scores(aggregate(frame, by=by), load_set_scores(cfg.runs))
     profile = resolve_profile(OmegaConf.to_container(cfg.metrics, resolve=True))
     parts = [

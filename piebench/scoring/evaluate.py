@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 
 import piebench
-from piebench.data.errors import SampleError
-from piebench.data.pie_bench import EDIT_TYPES, Sample, load_benchmark
+from piebench.data.errors import BenchmarkError, SampleError
+from piebench.data.pie_bench import EDIT_TYPES, MAPPING_FILE, SAMPLE_ROOT, Sample, load_benchmark
+from piebench.manifest import dataset_fingerprint
 from piebench.metrics.fid import NETWORK as FID_NETWORK
 from piebench.metrics.fid import fid_from_features, fid_weights_found, kid_from_features
 from piebench.metrics.networks import MetricNetworks
@@ -213,14 +214,44 @@ def fid_wanted(fid_cfg: Mapping[str, Any]) -> bool:
     return False
 
 
+def benchmark_root(run: RunFolder, root: str | Path | None) -> Path:
+    """The benchmark a run is scored against: ``root`` when given, else the one its manifest
+    records it was made from, else (a reference-tree folder) the bundled sample.
+
+    PIE-Bench ids repeat across benchmarks (the bundled sample reuses them), so scoring a run
+    against another benchmark than its own would pair its edits with the wrong sources. A given
+    ``root`` whose mapping file differs from the recorded one is only warned about: the same
+    benchmark may have been copied and re-annotated on purpose."""
+    recorded = run.manifest.get("data") or {}
+    if root is not None:
+        root = Path(root).expanduser()
+        fingerprint = recorded.get("fingerprint")
+        mapping_known = fingerprint and (root / MAPPING_FILE).is_file()
+        if mapping_known and dataset_fingerprint(root) != fingerprint:
+            logger.warning(
+                "%s was made from the benchmark at %s; data.root=%s has another mapping file, "
+                "so its edits are scored against that benchmark's sources and masks",
+                run.path, recorded.get("root"), root,
+            )  # fmt: skip
+        return root
+    if not recorded.get("root"):
+        return SAMPLE_ROOT
+    made_from = Path(str(recorded["root"]))
+    if (made_from / MAPPING_FILE).is_file():
+        return made_from
+    if recorded.get("fingerprint") == dataset_fingerprint(SAMPLE_ROOT):
+        return SAMPLE_ROOT  # the bundled sample of another installation
+    raise BenchmarkError(
+        f"{run.path} was made from the benchmark at {made_from}, which has no {MAPPING_FILE} "
+        "here: pass data.root=<that benchmark's folder>"
+    )
+
+
 def _select_samples(
     run: RunFolder, root: str | Path | None, data_cfg: Mapping[str, Any]
 ) -> list[tuple[str, Sample | None]]:
     """(id, sample) pairs to score; ``sample`` is None for a recorded id unknown to the benchmark."""
-    if root is None:
-        from piebench.data.pie_bench import SAMPLE_ROOT
-
-        root = SAMPLE_ROOT
+    root = benchmark_root(run, root)
     bench = load_benchmark(root, data_cfg.get("types"), data_cfg.get("ids"), data_cfg.get("limit"))
     by_id = {sample.id: sample for sample in bench.samples}
     if run.records is not None:

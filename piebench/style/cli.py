@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from piebench.config_schema import ConfigError
@@ -19,7 +20,13 @@ from piebench.registry import Registry, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
-USER_ERRORS = (ConfigError, MissingWeightsError, ModelLoadError, FileNotFoundError)
+USER_ERRORS = (
+    ConfigError,
+    MissingWeightsError,
+    ModelLoadError,
+    FileNotFoundError,
+    HydraException,  # a mistyped key or group option
+)
 
 
 def _fit(cfg: DictConfig) -> object:

@@ -164,7 +164,7 @@ def test_unknown_method_lists_valid_names():
         text=True,
     )
     assert (
-        result.returncode != 0
+        result.returncode == 2  # the run could not start
         and "Available options in 'method'" in result.stderr
         and "direct" in result.stderr
     )
@@ -208,3 +208,18 @@ def test_multirun_gives_every_swept_job_its_own_folder(tmp_path):
     assert folders == ["direct_method.steps=2", "direct_method.steps=3", "multirun.yaml"]
     for folder in folders[:2]:
         assert len(records(tmp_path / folder)) == 1
+
+
+def test_prompts_the_replace_controller_cannot_pair_fail_alone_before_inverting(tmp_path):
+    """A named input problem of one sample in a batch: recorded in one line, the batch's other
+    samples edited, no traceback."""
+    result = piebench_run(
+        "method.editor.controller=replace", "data.resolution=64", "batch_size=10",
+        f"output_dir={tmp_path}",
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    rows = records(tmp_path / "direct")
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and len(failed) < len(rows)
+    assert all("needs prompts with the same number of words" in r["error"] for r in failed)
+    assert all(r["inversion_s"] is None for r in failed)

@@ -103,6 +103,9 @@ def test_table_rescores_files_saved_under_other_settings(bench, our_run, tiny_cf
         ("metrics.lpips.backbone_weights=/nowhere/sq.pth", "metrics.lpips.backbone_weights=<path>"),
         ("metrics.names=[psnr_unedited]", "Did you mean 'psnr_unedit_part'"),
         ("metrics.dino.antialias=true", "contradicts profile 'parity'"),
+        ("rescor=true", "Could not override 'rescor'"),
+        ("metrics=paritty", "Could not find 'metrics/paritty'"),
+        ("by=type", "unknown by='type'; valid: method, edit_type"),
     ],
 )
 def test_user_errors_are_one_line(bench, our_run, tiny_cfg, capsys, override, message):
@@ -117,3 +120,9 @@ def test_a_missing_run_folder_fails_before_any_run_is_scored(bench, our_run, tin
     err = capsys.readouterr().err
     assert "/nowhere/direct has no annotation_images/ folder" in err and "Traceback" not in err
     assert not list(our_run.glob("scores_*.csv"))  # the good run was not scored first
+
+
+def test_one_run_folder_may_be_given_without_brackets(bench, our_run, tiny_cfg, capsys):
+    args = overrides(bench, [our_run], tiny_cfg)[1:]
+    assert main(["evaluate", f"runs={our_run}", *args]) == 0
+    assert "| direct " in capsys.readouterr().out

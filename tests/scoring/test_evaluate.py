@@ -10,10 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
+from piebench.data.errors import BenchmarkError
+from piebench.data.pie_bench import SAMPLE_ROOT
+from piebench.manifest import dataset_fingerprint
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.metrics.weights import MissingWeightsError
-from piebench.scoring.evaluate import evaluate_run, scores_path
+from piebench.scoring.evaluate import benchmark_root, evaluate_run, scores_path
+from piebench.scoring.runs import open_run
 from tests.scoring.conftest import SAMPLES
 
 
@@ -152,3 +156,29 @@ def test_pixel_metrics_score_without_any_network(bench, our_run, tmp_path):
     }
     frame = evaluate_run(our_run, data_root=bench, metrics_cfg=cfg)
     assert frame.loc[frame["status"] == "ok", cfg["names"]].notna().all().all()
+
+
+def _record_benchmark(run, root, fingerprint) -> None:
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["data"] = {"root": str(root), "fingerprint": fingerprint}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_run_is_scored_against_the_benchmark_it_was_made_from(bench, our_run, tmp_path):
+    """PIE-Bench ids repeat across benchmarks (the bundled sample reuses 000000000000): without
+    data.root a run is scored against its manifest's benchmark, never the bundled sample."""
+    assert benchmark_root(open_run(our_run), None) == SAMPLE_ROOT  # nothing recorded
+    _record_benchmark(our_run, bench, dataset_fingerprint(bench))
+    assert benchmark_root(open_run(our_run), None) == bench
+    cfg = {"names": ["psnr_unedit_part"], "device": "cpu", "fid": {"enabled": False}}
+    frame = evaluate_run(our_run, metrics_cfg=cfg, save=False)
+    assert list(frame["status"]) == ["ok", "ok", "failed"]
+    assert (frame["psnr_unedit_part"].iloc[:2] > 20).all()  # edits of these very sources
+
+    elsewhere = tmp_path / "moved"
+    _record_benchmark(our_run, elsewhere, dataset_fingerprint(bench))
+    with pytest.raises(BenchmarkError, match="pass data.root="):
+        benchmark_root(open_run(our_run), None)
+    _record_benchmark(our_run, elsewhere, dataset_fingerprint(SAMPLE_ROOT))
+    assert benchmark_root(open_run(our_run), None) == SAMPLE_ROOT  # another install's sample
+    assert benchmark_root(open_run(our_run), str(bench)) == bench  # data.root always wins
