@@ -149,18 +149,20 @@ def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
             prediction_type=base.prediction_type, steps_offset=int(cfg.style.steps_offset)
         ),
     )
-    variants: dict[str, tuple[SDModel, StyleNoise]] = {}
+    # every variant's inputs (fitted noise, fine-tuned UNet) are loaded and checked before the
+    # first image, so a missing `style fit`/`finetune` stops the step before hours of work
+    variants = {
+        name: model_variant(name, cfg, base, shape) for name in dict.fromkeys(i.model for i in todo)
+    }
+    for _, noise in variants.values():
+        if noise.shape != shape:
+            raise ConfigError(
+                f"style noise of shape {noise.shape} does not fit the model's latents {shape}: "
+                "fit again with this model and style.resolution"
+            )
     with tqdm(total=len(todo), disable=not cfg.progress, desc="style generate") as bar:
         for batch in batches(todo, int(cfg.style.batch_size)):
-            name = batch[0].model
-            if name not in variants:
-                variants[name] = model_variant(name, cfg, base, shape)
-            variant, noise = variants[name]
-            if noise.shape != shape:
-                raise ConfigError(
-                    f"style noise of shape {noise.shape} does not fit the model's latents {shape}: "
-                    "fit again with this model and style.resolution"
-                )
+            variant, noise = variants[batch[0].model]
             started = time.perf_counter()
             latents = generate_images(
                 variant,

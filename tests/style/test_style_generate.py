@@ -73,10 +73,14 @@ def test_same_seeds_same_images_and_a_rerun_resumes(make_cfg, tiny_model, tmp_pa
 
 
 def test_style_model_needs_a_fit_and_finetuned_a_finetune(make_cfg, tiny_model):
+    """Checked before the first image: the baseline images planned first are not made either."""
+    cfg = make_cfg("style.models=[baseline,style]")
     with pytest.raises(ConfigError, match="style fit"):
-        run_generate(make_cfg("style.models=[style]"), tiny_model)
+        run_generate(cfg, tiny_model)
+    assert not list(run_dir(cfg).rglob("*.png"))
     with pytest.raises(ConfigError, match="style finetune"):
-        cfg = make_cfg("style.models=[finetuned]")
+        cfg = make_cfg("style.models=[baseline,finetuned]")
         run_dir(cfg).mkdir(parents=True, exist_ok=True)
         StyleNoise.standard((4, 8, 8)).save(run_dir(cfg) / NOISE_FILE)
         run_generate(cfg, tiny_model)
+    assert not list(run_dir(cfg).rglob("*.png"))
