@@ -87,19 +87,42 @@ class MetricNetworks:
         if missing:
             raise missing[0]
 
-    def describe(self) -> dict[str, str | None]:
-        """Where each network comes from, for the scores' metadata."""
+    @property
+    def fid_resize_text(self) -> str:
+        """``metrics.fid.resize`` with what it means, for tables and metadata."""
+        return f"{self.fid_resize}: {RESIZE_MODES.get(self.fid_resize, '?')}"
+
+    def loaded(self, name: str) -> bool:
+        """Whether the network ``name`` (``lpips``, ``clip``, ``dino``, ``inception``) is loaded."""
+        return name in vars(self)
+
+    def sources(self) -> dict[str, dict[str, str]]:
+        """Per network, the metadata entries saying where its weights come from."""
         return {
-            "clip": str(self._section("clip").get("path") or DEFAULT_CLIP),
-            "clip_image_preprocess": CLIP_PREPROCESS,
-            "dino": _or_cache(self._section("dino").get("weights")),
-            "lpips_backbone": _or_cache(self._section("lpips").get("backbone_weights")),
-            "inception": _or_cache(self._section("fid").get("inception_weights")),
-            "fid_network": FID_NETWORK,
-            "fid_resize": f"{self.fid_resize}: {RESIZE_MODES.get(self.fid_resize, '?')}",
-            "device": str(self.device),
+            "clip": {
+                "clip": str(self._section("clip").get("path") or DEFAULT_CLIP),
+                "clip_image_preprocess": CLIP_PREPROCESS,
+            },
+            "dino": {"dino": _or_cache(self._section("dino").get("weights"))},
+            "lpips": {"lpips_backbone": _or_cache(self._section("lpips").get("backbone_weights"))},
+            "inception": {
+                "inception": _or_cache(self._section("fid").get("inception_weights")),
+                "fid_network": FID_NETWORK,
+                "fid_resize": self.fid_resize_text,
+            },
         }
+
+    def describe(self) -> dict[str, str]:
+        """Where each network this evaluation used comes from, for the scores' metadata; the
+        networks it never loaded are left out."""
+        described = {
+            key: value
+            for name, entries in self.sources().items()
+            if self.loaded(name)
+            for key, value in entries.items()
+        }
+        return {**described, "device": str(self.device)}
 
 
 def _or_cache(value: object) -> str:
-    return str(value) if value else "(local cache)"
+    return str(value) if value else "(found in the local torch.hub / Hugging Face cache)"

@@ -85,11 +85,11 @@ class RandomMetricNetworks(MetricNetworks):
     def _dino_backbone(self, weights: str | None, arch: DinoArch) -> torch.nn.Module:
         return dino_vit(arch).eval().requires_grad_(False)
 
-    def describe(self) -> dict[str, str | None]:
+    def sources(self) -> dict[str, dict[str, str]]:
+        arch = dict(self._section("dino").get("arch") or {})
+        real = super().sources()
         return {
-            **super().describe(),
-            "clip": "random weights, CLIP ViT-L/14 shape",
-            "dino": f"random weights, ViT {dict(self._section('dino').get('arch') or {})}",
-            "lpips_backbone": "random weights, squeezenet1_1 shape",
-            "inception": "none (FID off)",
+            "clip": {**real["clip"], "clip": "random weights, CLIP ViT-L/14 shape"},
+            "dino": {"dino": f"random weights, ViT {arch}"},
+            "lpips": {"lpips_backbone": "random weights, squeezenet1_1 shape"},
         }

@@ -8,6 +8,11 @@ prepares them (centre square, model resolution). CLIP is the metrics suite's sco
 ``scores.md`` (one row per model and guidance: n, fid, kid_mean, kid_std, clip_score,
 seconds_per_image), ``per_image.csv`` (CLIP per image), ``fid_clip.png`` and ``evaluate.json``
 (networks, resize mode, style images).
+
+FID is what style outputs are judged by, so ``metrics.fid.enabled=auto`` (the default) and
+``true`` both require the Inception weights here (one error naming the file when they are
+missing); ``metrics.fid.enabled=false`` scores CLIP only, leaving fid/kid empty and drawing no
+FID-CLIP figure.
 """
 
 from __future__ import annotations
@@ -76,16 +81,16 @@ def generated_images(run: Path) -> pd.DataFrame:
 def score_sets(
     frame: pd.DataFrame,
     folder: Path,
-    real: torch.Tensor,
+    real: torch.Tensor | None,
     networks: MetricNetworks,
     batch_size: int,
     kid: tuple[int, int],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(table, per-image frame with ``clip_score``) over the (model, guidance) sets."""
+    """(table, per-image frame with ``clip_score``) over the (model, guidance) sets; ``real``
+    None (FID off) leaves fid and kid NaN."""
     rows, per_image = [], []
     for (model, guidance), group in frame.groupby(["model", "guidance"], sort=False):
         images = [np.asarray(Image.open(folder / f).convert("RGB")) for f in group["file"]]
-        fake = inception_features(networks, images, batch_size)
         clip = torch.cat(
             [
                 networks.clip.score(
@@ -96,20 +101,38 @@ def score_sets(
             ]
         ).numpy()
         per_image.append(group.assign(clip_score=clip))
-        kid_mean, kid_std = kid_from_features(real, fake, kid[0], kid[1])
         rows.append(
             {
                 "model": model,
                 "guidance": float(guidance),
                 "n": len(group),
-                "fid": fid_from_features(real, fake),
-                "kid_mean": kid_mean,
-                "kid_std": kid_std,
+                **set_distances(real, networks, images, batch_size, kid),
                 "clip_score": float(clip.mean()),
                 "seconds_per_image": float(group["seconds"].mean()),
             }
         )
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), pd.concat(per_image)
+
+
+def set_distances(
+    real: torch.Tensor | None,
+    networks: MetricNetworks,
+    images: Sequence[np.ndarray],
+    batch_size: int,
+    kid: tuple[int, int],
+) -> dict[str, float]:
+    """``fid, kid_mean, kid_std`` of one generated set against the style images' features."""
+    if real is None:
+        return {"fid": float("nan"), "kid_mean": float("nan"), "kid_std": float("nan")}
+    fake = inception_features(networks, images, batch_size)
+    kid_mean, kid_std = kid_from_features(real, fake, kid[0], kid[1])
+    return {"fid": fid_from_features(real, fake), "kid_mean": kid_mean, "kid_std": kid_std}
+
+
+def fid_on(cfg: DictConfig) -> bool:
+    """FID/KID unless ``metrics.fid.enabled`` is false (auto counts as on: see the module doc)."""
+    enabled = (cfg.metrics.get("fid") or {}).get("enabled", "auto")
+    return str(enabled).lower() in {"auto", "true", "1"}
 
 
 def run_evaluate(cfg: DictConfig, networks: MetricNetworks | None = None) -> Path:
@@ -119,8 +142,14 @@ def run_evaluate(cfg: DictConfig, networks: MetricNetworks | None = None) -> Pat
     networks = networks or MetricNetworks(plain(cfg.metrics))
     batch_size = int(cfg.metrics.batch_size)
     paths = list_style_images(style_images_dir(cfg), list(cfg.style.extensions))
-    real = inception_features(
-        networks, load_style_images(paths, int(cfg.style.resolution)), batch_size
+    with_fid = fid_on(cfg)
+    networks.require(["clip", "inception"] if with_fid else ["clip"])
+    real = (
+        inception_features(
+            networks, load_style_images(paths, int(cfg.style.resolution)), batch_size
+        )
+        if with_fid
+        else None
     )
     kid = (int(cfg.style.kid_subsets), int(cfg.style.kid_subset_size))
     table, per_image = score_sets(frame, run / GENERATE_DIR, real, networks, batch_size, kid)
@@ -128,15 +157,17 @@ def run_evaluate(cfg: DictConfig, networks: MetricNetworks | None = None) -> Pat
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "scores.csv", index=False)
     per_image.to_csv(out / "per_image.csv", index=False)
-    header = (
-        f"Diffusion in Style, {run.name}: FID/KID vs {len(paths)} style images "
-        f"({networks.describe()['fid_resize']}), CLIP score vs prompts"
+    header = f"Diffusion in Style, {run.name}: " + (
+        f"FID/KID vs {len(paths)} style images ({networks.fid_resize_text}), CLIP score vs prompts"
+        if with_fid
+        else "CLIP score vs prompts (FID/KID off: metrics.fid.enabled=false)"
     )
     shown = render(readable(table), "markdown")
     (out / "scores.md").write_text(
         caption(header, "markdown") + "\n\n" + shown + "\n", encoding="utf-8"
     )
-    save_fid_clip(table, out / "fid_clip.png", f"{run.name}: FID-CLIP over guidance")
+    if with_fid:
+        save_fid_clip(table, out / "fid_clip.png", f"{run.name}: FID-CLIP over guidance")
     write_json_atomic(
         {
             "networks": networks.describe(),

@@ -46,6 +46,8 @@ def test_our_run_rows_statuses_timings_and_saved_scores(bench, our_run, tiny_cfg
         "dino.antialias": False,
     }
     assert "transformers 4.x" in meta["networks"]["clip_image_preprocess"]
+    assert meta["networks"]["dino"] == tiny_cfg["dino"]["weights"]
+    assert "inception" not in meta["networks"]  # FID off: no Inception named as used
 
 
 def test_values_equal_the_metrics_on_the_decoded_files(bench, our_run, tiny_cfg, networks):
@@ -156,6 +158,8 @@ def test_pixel_metrics_score_without_any_network(bench, our_run, tmp_path):
     }
     frame = evaluate_run(our_run, data_root=bench, metrics_cfg=cfg)
     assert frame.loc[frame["status"] == "ok", cfg["names"]].notna().all().all()
+    meta = json.loads(scores_path(our_run, "parity").with_suffix(".json").read_text())
+    assert meta["networks"] == {"device": "cpu"}  # no network was loaded, none is named
 
 
 def _record_benchmark(run, root, fingerprint) -> None:

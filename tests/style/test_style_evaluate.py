@@ -4,6 +4,8 @@ end on the tiny model with tiny CLIP and a random standard FID Inception."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,6 +116,36 @@ def test_end_to_end_through_the_four_commands(tmp_path, style_folder, prompts_fi
     assert sorted(len(line.get_xdata()) for line in lines) == [2, 2, 2]
     assert sorted(t.get_text() for t in figure.axes[0].texts) == ["1", "1", "1"] + ["7.5"] * 3
     assert "tf_bilinear" in (out / "evaluate" / "scores.md").read_text()
+
+
+def test_fid_off_scores_clip_only_without_inception_weights(
+    tmp_path, style_folder, prompts_file, capsys
+):
+    common = [
+        "model=tiny",
+        "model.device=cpu",
+        f"output_dir={tmp_path / 'out'}",
+        f"style.images={style_folder}",
+        f"style.prompts={prompts_file}",
+        "style.images_per_prompt=1",
+        "style.sample_steps=2",
+        "style.guidance=[1]",
+        "style.models=[baseline]",
+        "progress=false",
+    ]
+    assert main(["style", "generate", *common]) == 0
+    nowhere = f"metrics.fid.inception_weights={tmp_path / 'missing.pth'}"
+    clip = f"metrics.clip.path={save_tiny_clip(tmp_path / 'clip')}"
+    assert main(["style", "evaluate", *common, clip, nowhere, "metrics.device=cpu"]) == 1
+    assert "metrics.fid.inception_weights=<path>" in capsys.readouterr().err  # auto requires it
+    off = [*common, clip, nowhere, "metrics.device=cpu", "metrics.fid.enabled=false"]
+    assert main(["style", "evaluate", *off]) == 0
+    out = tmp_path / "out" / "style" / style_folder.name / "evaluate"
+    table = pd.read_csv(out / "scores.csv")
+    assert table[["fid", "kid_mean", "kid_std"]].isna().all().all()
+    assert table["clip_score"].notna().all() and not (out / "fid_clip.png").exists()
+    assert "FID/KID off" in (out / "scores.md").read_text()
+    assert "inception" not in json.loads((out / "evaluate.json").read_text())["networks"]
 
 
 def test_evaluate_before_generate_and_an_unknown_step_are_one_line_errors(
