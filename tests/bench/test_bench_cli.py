@@ -1,6 +1,7 @@
 """``python -m piebench bench`` on the tiny model: the printed report and the CSV row."""
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,13 @@ def test_a_kept_work_dir_is_emptied_so_earlier_jobs_do_not_count(tmp_path):
         rows = list(csv.DictReader(f))
     assert [(r["images"], r["batch_size_used"]) for r in rows] == [("3", "3"), ("1", "1")]
     assert len(list((work / "timed" / "annotation_images").rglob("*.jpg"))) == 1
+
+
+def test_committed_bench_files_have_the_current_header():
+    """A committed figure file under an older header would be rewritten by the next ``bench``
+    (a tracked-file diff with no new figure): keep them on ``COLUMNS``."""
+    files = sorted((Path(__file__).parents[2] / "results" / "bench").glob("*.csv"))
+    assert files, "no committed bench figures"
+    for path in files:
+        with path.open(newline="", encoding="utf-8") as f:
+            assert tuple(next(csv.reader(f))) == COLUMNS, path.name
