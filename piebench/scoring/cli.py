@@ -23,6 +23,7 @@ from piebench.config_schema import ConfigError
 from piebench.data.errors import BenchmarkError
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import resolve_profile
+from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.metrics.weights import MissingWeightsError
 from piebench.registry import UnknownNameError
 from piebench.resources import config_dir
@@ -100,24 +101,42 @@ def load_scores(run_dir: str | Path, profile: str) -> tuple[pd.DataFrame, dict[s
 
 
 def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, Any]]]:
-    """Scores of every run: saved ones reused unless ``force`` or ``stale_reason`` says why not."""
+    """Scores of every run: saved ones reused unless ``force`` or ``stale_reason`` says why not.
+
+    With the default ``metrics.names`` saved scores stand with the columns they have (a warning
+    names the missing ones): a run evaluated on a few metrics is shown as scored, not rescored on
+    all eight, which may need networks the user never set up. Other ``metrics.names`` are scored
+    where missing."""
     metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
     profile, names = resolve_profile(metrics_cfg), metric_names(metrics_cfg)
+    wanted = [] if names == list(DEFAULT_METRICS) else names
     networks = MetricNetworks(metrics_cfg)  # shared: each network loads once per command
     for run_dir in cfg.runs:  # a mistyped folder fails at once, before any run is scored
         open_run(run_dir)
     out = []
     for run_dir in cfg.runs:
         path = scores_path(Path(str(run_dir)).expanduser(), profile.name)
-        reason = "evaluate scores again" if force else stale_reason(path, profile, names)
+        reason = "evaluate scores again" if force else stale_reason(path, profile, wanted)
         if reason:
             logger.info("%s: scoring (%s)", run_dir, reason)
             evaluate_run(run_dir, metrics_cfg=metrics_cfg, data_cfg=data_cfg, networks=networks)
         else:
             logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
+            _note_missing(path, names)
         out.append(load_scores(path.parent, profile.name))
     return out
+
+
+def _note_missing(path: Path, names: list[str]) -> None:
+    missing = sorted(set(names) - set(pd.read_csv(path, nrows=0).columns))
+    if missing:
+        logger.warning(
+            "%s lacks %s: shown as saved (`evaluate` with metrics.names listing every metric "
+            "wanted scores them)",
+            path,
+            ", ".join(missing),
+        )
 
 
 def _emit(text: str, out: str | None) -> None:

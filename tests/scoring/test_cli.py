@@ -126,3 +126,29 @@ def test_one_run_folder_may_be_given_without_brackets(bench, our_run, tiny_cfg, 
     args = overrides(bench, [our_run], tiny_cfg)[1:]
     assert main(["evaluate", f"runs={our_run}", *args]) == 0
     assert "| direct " in capsys.readouterr().out
+
+
+def test_table_shows_a_run_scored_on_a_few_metrics_without_rescoring(
+    bench, our_run, tmp_path, capsys, caplog
+):
+    """After ``evaluate metrics.names=[...]`` a plain ``table`` or ``leaderboard`` shows what was
+    scored (a warning names the rest) instead of rescoring all eight with networks that are
+    not there; asking for a missing metric by name still scores it."""
+    nowhere = str(tmp_path / "none.pth")
+    args = [
+        f"runs=[{our_run}]",
+        f"data.root={bench}",
+        f"metrics.clip.path={nowhere}",
+        f"metrics.dino.weights={nowhere}",
+        f"metrics.lpips.backbone_weights={nowhere}",
+        "metrics.device=cpu",
+    ]
+    assert main(["evaluate", *args, "metrics.names=[psnr_unedit_part,mse_unedit_part]"]) == 0
+    capsys.readouterr()
+    assert main(["table", *args]) == 0
+    assert "psnr_unedit_part" in capsys.readouterr().out
+    assert "lacks clip_similarity_source_image" in caplog.text
+    assert main(["leaderboard", *args]) == 0
+    assert "direct" in capsys.readouterr().out
+    assert main(["table", *args, "metrics.names=[psnr_unedit_part,lpips_unedit_part]"]) == 1
+    assert "metrics.lpips.backbone_weights=<path>" in capsys.readouterr().err
