@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
+from piebench.cli_errors import user_message
 from piebench.config_schema import ConfigError
 from piebench.data.pie_bench import EDIT_TYPES
 from piebench.report.files import write_text_atomic
@@ -106,7 +107,7 @@ def report_main(argv: list[str]) -> int:
     try:
         index = build_report(load_config(argv, "report"))
     except USER_ERRORS as err:
-        print(f"piebench report: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"piebench report: {user_message(err)}", file=sys.stderr)
         return 1
     print(f"wrote {index} (open it in a browser; no server needed)")
     return 0

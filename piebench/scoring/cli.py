@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from piebench.cli_errors import user_message
+from piebench.conf_compose import compose_conf
 from piebench.config_schema import ConfigError
 from piebench.data.errors import BenchmarkError
 from piebench.metrics.networks import MetricNetworks
@@ -26,7 +27,6 @@ from piebench.metrics.profiles import resolve_profile
 from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.metrics.weights import MissingWeightsError
 from piebench.registry import UnknownNameError
-from piebench.resources import config_dir
 from piebench.scoring.evaluate import (
     evaluate_run,
     load_set_scores,
@@ -52,7 +52,6 @@ from piebench.scoring.tables import (
 
 logger = logging.getLogger(__name__)
 
-CONF_DIR = config_dir()
 # Named user errors print one line; anything else (likely a bug) keeps its traceback.
 USER_ERRORS = (
     MissingWeightsError,
@@ -67,8 +66,7 @@ TABLE_ROWS = ("method", "edit_type")
 
 def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
     """Compose ``conf/<name>.yaml`` (``evaluate``, or ``report``) with ``key=value`` overrides."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(name, overrides=overrides)
+    cfg = compose_conf(name, overrides)
     if isinstance(cfg.runs, str):  # runs=outputs/direct: one folder without brackets
         cfg.runs = [cfg.runs]
     return cfg
@@ -181,7 +179,7 @@ def _main(command: str, argv: list[str]) -> int:
         else:
             _emit(_tables(cfg, scored, args.format), cfg.out if command == "table" else None)
     except USER_ERRORS as err:
-        print(f"piebench {command}: {err}", file=sys.stderr)
+        print(f"piebench {command}: {user_message(err)}", file=sys.stderr)
         return 1
     return 0
 

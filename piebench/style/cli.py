@@ -13,6 +13,7 @@ from collections.abc import Callable
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 
+from piebench.cli_errors import user_message
 from piebench.config_schema import ConfigError
 from piebench.metrics.weights import MissingWeightsError
 from piebench.models.loading import ModelLoadError
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> int:
     try:
         result = run_step(load_config(overrides))
     except USER_ERRORS as err:
-        print(f"piebench style {step}: {err}", file=sys.stderr)
+        print(f"piebench style {step}: {user_message(err)}", file=sys.stderr)
         return 1
     print(f"piebench style {step}: {result}")
     return 0

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from piebench.conf_compose import compose_conf
 from piebench.config_schema import ConfigError, ModelSchema, _check, at_least, choice
-from piebench.resources import config_dir
 
 MODELS = ("baseline", "style", "finetuned")
 
@@ -57,8 +56,7 @@ class StyleSchema:
 
 def load_config(overrides: list[str]) -> DictConfig:
     """Compose ``conf/style.yaml`` with ``key=value`` overrides and check it."""
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("style", overrides=overrides)
+    cfg = compose_conf("style", overrides)
     _check(cfg.style, StyleSchema, "style.")
     _check(cfg.model, ModelSchema, "model.")
     unknown = sorted(set(cfg.style.models) - set(MODELS))

@@ -232,7 +232,7 @@ def test_thumbnails_are_reused_until_their_source_changes(tiny_runs, tmp_path):
         ("thumb_size=0", "thumb_size must be a positive integer"),
         ("compare=table2", "unknown compare='table2'"),
         ("runs=[]", "no run folders given"),
-        ("thumbsize=3", "Could not override 'thumbsize'"),
+        ("thumbsize=3", "unknown config key 'thumbsize' (did you mean 'thumb_size'?)"),
     ],
 )
 def test_bad_config_is_one_named_line(tiny_runs, tmp_path, capsys, override, message):

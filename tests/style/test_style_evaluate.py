@@ -154,4 +154,13 @@ def test_evaluate_before_generate_and_an_unknown_step_are_one_line_errors(
     args = ["model=tiny", f"output_dir={tmp_path}", f"style.images={style_folder}"]
     assert main(["style", "evaluate", *args]) == 1
     assert "run `style generate` first" in capsys.readouterr().err
+    assert main(["style", "fit", *args, "style.imags=x"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "piebench style fit: unknown config key 'style.imags' (did you mean " + (
+        "'style.images' or 'style.ema'?)"
+    )
+    assert main(["style", "fit", *args, "metrics=paritty"]) == 1
+    err = capsys.readouterr().err
+    assert "Could not find 'metrics/paritty'" in err and "parity_current" in err
+    assert "Config search path" not in err
     assert main(["style", "fitt"]) == 2
