@@ -83,16 +83,33 @@ def _from_pretrained(source: str, dtype: torch.dtype, local_only: bool) -> dict[
         warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
         return {
             "vae": AutoencoderKL.from_pretrained(
-                source, subfolder="vae", torch_dtype=dtype, **kwargs
+                source,
+                subfolder="vae",
+                torch_dtype=dtype,
+                use_safetensors=_has_safetensors(source, "vae"),
+                **kwargs,
             ),
             "unet": UNet2DConditionModel.from_pretrained(
-                source, subfolder="unet", torch_dtype=dtype, **kwargs
+                source,
+                subfolder="unet",
+                torch_dtype=dtype,
+                use_safetensors=_has_safetensors(source, "unet"),
+                **kwargs,
             ),
             "text_encoder": CLIPTextModel.from_pretrained(
                 source, subfolder="text_encoder", torch_dtype=dtype, **kwargs
             ),
             "tokenizer": CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kwargs),
         }
+
+
+def _has_safetensors(source: str, subfolder: str) -> bool | None:
+    """For a local folder, whether ``subfolder`` holds ``.safetensors`` weights; None (let
+    diffusers look) for a hub id. Saying so for a ``.bin``-only folder (e.g. the parity
+    checkpoint) spares diffusers' two-line "no safetensors ... unsafe serialization" warning per
+    network."""
+    folder = Path(source) / subfolder
+    return any(folder.glob("*.safetensors")) if folder.is_dir() else None
 
 
 def _load_sd_parts(path: str, dtype: torch.dtype) -> dict[str, Any]:

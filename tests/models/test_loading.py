@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 import torch
@@ -20,6 +21,35 @@ def test_local_diffusers_folder_loads_the_same_model(tiny_model, tmp_path):
     x, cond = torch.randn(1, 4, 8, 8), tiny_model.encode_prompts(["a cat"])
     assert torch.equal(loaded.encode_prompts(["a cat"]), cond)
     assert torch.equal(loaded.predict(x, 500, cond), tiny_model.predict(x, 500, cond))
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_bin_only_folder_loads_without_the_unsafe_serialization_warning(tiny_model, tmp_path):
+    """The parity checkpoint ships ``.bin`` weights: diffusers must not be asked for a
+    ``.safetensors`` file it then warns about (twice: VAE and UNet)."""
+    for part in ("vae", "unet"):
+        getattr(tiny_model, part).save_pretrained(tmp_path / part, safe_serialization=False)
+    for part in ("text_encoder", "tokenizer"):
+        getattr(tiny_model, part).save_pretrained(tmp_path / part)
+    assert not list((tmp_path / "unet").glob("*.safetensors"))
+    cfg = compose_config("model=sd14", f"model.path={tmp_path}", "model.device=cpu").model
+    collect = Collect()
+    logging.getLogger("diffusers").addHandler(collect)  # diffusers logs on its own stderr handler
+    try:
+        loaded = load_model(cfg)
+    finally:
+        logging.getLogger("diffusers").removeHandler(collect)
+    x, cond = torch.randn(1, 4, 8, 8), tiny_model.encode_prompts(["a cat"])
+    assert torch.equal(loaded.predict(x, 500, cond), tiny_model.predict(x, 500, cond))
+    assert not [m for m in collect.messages if "unsafe serialization" in m]
 
 
 def test_incomplete_folder_names_the_missing_parts(tmp_path):
