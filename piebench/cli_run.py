@@ -13,6 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from piebench.conf_compose import composition_error
 from piebench.config_schema import ConfigError, validate
 from piebench.data.errors import BenchmarkError
 from piebench.metrics.weights import MissingWeightsError
@@ -128,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     launcher runs in other processes (submitit) report in their own logs and manifests; here
     their sweep counts as done once every job has returned (a job that raised fails the sweep)."""
     _exit_codes.clear()
+    problem = composition_error("config", sys.argv[1:] if argv is None else argv)
+    if problem:
+        print(f"piebench run: error: {problem}", file=sys.stderr)
+        return 2
     try:
         _run()
     except SystemExit as stop:  # Hydra exits 1 on a config it cannot compose (method=foo)

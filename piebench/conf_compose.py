@@ -14,9 +14,10 @@ import re
 from collections.abc import Iterator, Sequence
 
 from hydra import compose, initialize_config_dir
-from hydra.errors import ConfigCompositionException
+from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import DictConfig
 
+from piebench.cli_errors import user_message
 from piebench.config_schema import ConfigError
 from piebench.resources import config_dir
 
@@ -39,6 +40,20 @@ def compose_conf(name: str, overrides: Sequence[str]) -> DictConfig:
             except ConfigCompositionException:
                 known = list(dotted_keys(compose(name)))
             raise ConfigError(unknown_key_message(key, known)) from None
+
+
+def composition_error(name: str, argv: Sequence[str]) -> str | None:
+    """Why ``conf/<name>.yaml`` cannot be composed with a single run's command line, as one
+    message, or None. The ``@hydra.main`` commands (run, bench) ask first, so a typo there reads
+    as in the other commands instead of ending in Hydra's search path; command lines with flags
+    (``-m`` sweeps, ``--cfg``) are left to Hydra."""
+    if any(arg.startswith("-") for arg in argv):
+        return None
+    try:
+        compose_conf(name, argv)
+    except (ConfigError, HydraException) as err:
+        return user_message(err)
+    return None
 
 
 def dotted_keys(cfg: DictConfig, prefix: str = "") -> Iterator[str]:

@@ -34,6 +34,7 @@ from piebench.bench.timed_run import (
     warm_up,
 )
 from piebench.cli_run import CLEAN_ERRORS, CONF_DIR
+from piebench.conf_compose import composition_error
 from piebench.config_schema import validate
 from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
 from piebench.manifest import device_name, device_numerics
@@ -211,6 +212,10 @@ def _bench(cfg: DictConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 measured, 2 the benchmark could not start."""
+    problem = composition_error("bench", sys.argv[1:] if argv is None else argv)
+    if problem:
+        print(f"piebench bench: error: {problem}", file=sys.stderr)
+        return 2
     _exit_codes.clear()
     _models.clear()
     _baselines.clear()

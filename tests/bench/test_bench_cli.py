@@ -104,6 +104,16 @@ def test_bench_unknown_metric_networks_fails_before_the_run(tmp_path, capsys):
     assert not list(tmp_path.glob("*.csv"))
 
 
+def test_bench_config_that_cannot_compose_exits_2_in_one_message(tmp_path, capsys):
+    assert main(["bench", "model=tiny", "metho.steps=2", f"bench.out_dir={tmp_path}"]) == 2
+    assert "unknown config key 'metho.steps' (did you mean 'method.steps'" in (
+        capsys.readouterr().err
+    )
+    assert main(["bench", "model=tinyy", f"bench.out_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "Could not find 'model/tinyy'" in err and "Config search path" not in err
+
+
 def test_bench_bad_value_exits_2_naming_the_key(tmp_path, capsys):
     args = ["bench", "model=tiny", "batch_size=0", f"bench.out_dir={tmp_path}"]
     assert main(args) == 2

@@ -167,6 +167,16 @@ def test_unknown_method_lists_valid_names():
         result.returncode == 2  # the run could not start
         and "Available options in 'method'" in result.stderr
         and "direct" in result.stderr
+        and "Config search path" not in result.stderr
+    )
+
+
+def test_a_mistyped_key_names_the_closest_keys():
+    result = piebench_run("metho.steps=3", "model=tiny")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "piebench run: error: unknown config key 'metho.steps' "
+        "(did you mean 'method.steps' or 'method.steps_offset'?)"
     )
 
 
