@@ -1,4 +1,4 @@
-"""Per-sample run records (``records.jsonl``) and atomic output writes.
+"""Per-sample run records (``records.jsonl``).
 
 Each attempt appends one JSON line; a later line for the same id supersedes earlier ones, so an
 interrupted run loses at most the sample in flight and a rerun resumes from what finished.
@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 RECORDS_FILE = "records.jsonl"
@@ -97,6 +95,25 @@ def parse_run_records(run_dir: Path) -> tuple[dict[str, dict], list[tuple[Path, 
     return latest, corrupt
 
 
+def ends_cut_short(path: Path) -> bool:
+    """Whether ``path`` exists and its last line has no newline (a write cut short)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
+
+
+def image_readable(path: Path) -> bool:
+    """Whether ``path`` is a file whose header an image reader recognises (cheap: the pixels
+    are not decoded)."""
+    try:
+        with Image.open(path):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 class RunRecords:
     """Append-only JSONL log of sample records with last-write-wins lookup. Appends go to
     ``name`` (this shard's file); lookups see every records file of the run."""
@@ -106,52 +123,23 @@ class RunRecords:
         self.latest, self.corrupt_lines = parse_run_records(run_dir)
 
     def finished(self, sample_id: str, run_dir: Path) -> bool:
-        """True when the sample's last record is ok and its image is on disk."""
+        """True when the sample's last record is ok and its image is on disk and readable (an
+        image emptied or overwritten since is edited again)."""
         row = self.latest.get(sample_id)
         return bool(
             row
             and row["status"] == "ok"
             and row.get("output")
-            and (run_dir / row["output"]).is_file()
+            and image_readable(run_dir / row["output"])
         )
 
     def add(self, record: SampleRecord) -> None:
+        """Append ``record`` as one line. A last line cut short by a kill is ended first, so the
+        new record is not glued onto it (and lost with it)."""
         row = asdict(record)
+        start = "\n" if ends_cut_short(self.path) else ""
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(start + json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
         self.latest[record.id] = row
-
-
-def write_image_atomic(image: np.ndarray, path: Path, quality: int = 75) -> None:
-    """Write (H,W,3) uint8 to ``path`` via a temp file + rename: never a truncated image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            options = {"quality": quality} if fmt == "JPEG" else {}
-            Image.fromarray(image).save(f, format=fmt, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    """Write text via a temp file + rename: readers (and other shards writing the same bytes)
-    never see a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(data: dict, path: Path) -> None:
-    """Write JSON via a temp file + rename."""
-    write_text_atomic(json.dumps(data, indent=2, default=str), path)

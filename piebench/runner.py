@@ -34,6 +34,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from piebench.atomic_files import write_image_atomic, write_json_atomic, write_text_atomic
 from piebench.data.errors import SampleError
 from piebench.data.pie_bench import SAMPLE_ROOT, Benchmark, Sample, load_benchmark
 from piebench.data.prefetch import load_in_order
@@ -49,14 +50,7 @@ from piebench.methods import METHODS, Batch, EditMethod
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
 from piebench.output_writer import OutputWriter
-from piebench.records import (
-    RunRecords,
-    SampleRecord,
-    records_file,
-    write_image_atomic,
-    write_json_atomic,
-    write_text_atomic,
-)
+from piebench.records import RunRecords, SampleRecord, records_file
 
 log = logging.getLogger(__name__)
 

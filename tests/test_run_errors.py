@@ -3,6 +3,8 @@ traceback in the record and on the console once; ``fail_fast=true`` stops at the
 
 import json
 import logging
+import os
+import stat
 
 import pytest
 import torch
@@ -54,6 +56,45 @@ def test_corrupt_record_lines_are_reported(tmp_path, caplog):
         again = Runner(cfg).run()
     assert again.skipped == 1
     assert any("line 2 is not a record" in r.getMessage() for r in caplog.records)
+
+
+def test_a_record_line_cut_short_does_not_swallow_the_rerun_record(tmp_path, caplog):
+    """A kill mid-write leaves a last line without newline: the rerun's record for the sample
+    must land on its own line, so a third run finds it done (not edited again)."""
+    cfg = compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=2")
+    run_dir = Runner(cfg).run().run_dir
+    lines = (run_dir / "records.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1])
+    (run_dir / last["output"]).unlink()
+    (run_dir / "records.jsonl").write_text("\n".join(lines[:-1]) + '\n{"id": "' + last["id"][:4])
+    assert Runner(cfg).run().ok == 1
+    third = Runner(cfg).run()
+    assert (third.ok, third.skipped) == (0, 2)
+    lines = (run_dir / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["id"] == last["id"]  # the cut line stays
+
+
+def test_an_emptied_output_image_is_edited_again(tmp_path):
+    cfg = compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=2")
+    run_dir = Runner(cfg).run().run_dir
+    emptied = rows(run_dir)[0]
+    (run_dir / emptied["output"]).write_bytes(b"")
+    again = Runner(cfg).run()
+    assert (again.ok, again.skipped) == (1, 1)
+    assert (run_dir / emptied["output"]).stat().st_size > 0
+
+
+def test_outputs_get_the_umask_permissions_not_private_ones(tmp_path):
+    old = os.umask(0o022)
+    try:
+        run_dir = (
+            Runner(compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=1")).run().run_dir
+        )
+    finally:
+        os.umask(old)
+    image = run_dir / rows(run_dir)[0]["output"]
+    for path in (image, run_dir / "manifest.json", run_dir / "config.yaml"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
 
 
 def test_missing_ranking_clip_stops_bld_before_any_work(tmp_path):

@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
+from piebench.atomic_files import write_text_atomic
 from piebench.cli_errors import user_message
 from piebench.config_schema import ConfigError
 from piebench.data.pie_bench import EDIT_TYPES
-from piebench.report.files import write_text_atomic
 from piebench.report.gallery import gallery_data
 from piebench.report.gather import ReportInputs, gather
 from piebench.report.html import comparison_table, html_table, page, plots_section

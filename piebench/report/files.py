@@ -10,50 +10,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 from PIL import Image
 
-FILE_MODE = 0o666
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from piebench.atomic_files import atomic_path
 
 
 def save_jpeg(image: np.ndarray, path: Path, quality: int) -> None:
     """Write (H,W,3) uint8 as a JPEG via a temporary file and a rename."""
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="JPEG", quality=quality)
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block ends
-    without error, removed otherwise. The suffix is kept so writers can infer the format."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, FILE_MODE & ~_umask())  # mkstemp's 0600 would keep the folder private
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    """Write UTF-8 text to ``path`` via a temporary file and a rename."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def is_fresh(target: Path, *sources: Path) -> bool:

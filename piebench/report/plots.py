@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from piebench.atomic_files import atomic_path
 from piebench.data.pie_bench import EDIT_TYPES
 from piebench.metrics.timing import TIMING_COLUMNS
-from piebench.report.files import atomic_path
 from piebench.scoring.tables import aggregate, label
 
 ALL = "all"  # the bar group of every edit type together

@@ -27,11 +27,12 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
+from piebench.atomic_files import write_json_atomic
 from piebench.config_schema import ConfigError
 from piebench.metrics.fid import fid_from_features, kid_from_features
 from piebench.metrics.networks import MetricNetworks
 from piebench.models.sd import images_to_tensor
-from piebench.records import parse_records, write_json_atomic
+from piebench.records import parse_records
 from piebench.scoring.tables import caption, render
 from piebench.style.config import plain, run_dir, style_images_dir
 from piebench.style.curves import save_fid_clip

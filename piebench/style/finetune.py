@@ -30,10 +30,10 @@ from diffusers.training_utils import EMAModel
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from piebench.atomic_files import write_json_atomic
 from piebench.config_schema import ConfigError
 from piebench.models.loading import configure_network, load_model
 from piebench.models.sd import SDModel
-from piebench.records import write_json_atomic
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
 from piebench.style.config import plain, run_dir
 from piebench.style.noise import StyleNoise

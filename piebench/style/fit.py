@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from piebench.atomic_files import write_json_atomic
 from piebench.config_schema import ConfigError
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel, images_to_tensor
-from piebench.records import write_json_atomic
 from piebench.style.config import plain, run_dir, style_images_dir
 from piebench.style.images import file_sha256, list_style_images, load_style_images
 from piebench.style.noise import NOISE_FILE, StyleNoise

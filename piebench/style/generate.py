@@ -25,10 +25,11 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from piebench.atomic_files import write_image_atomic, write_json_atomic
 from piebench.config_schema import ConfigError
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
-from piebench.records import parse_records, write_image_atomic, write_json_atomic
+from piebench.records import parse_records
 from piebench.sampler.loop import denoise
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
 from piebench.style.config import plain, run_dir
