@@ -125,7 +125,7 @@ def _score(cfg: DictConfig, summary: RunSummary) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 all edited, 1 some samples failed, 2 the run could not start (or its device
-    failed mid-run). Jobs that a
+    failed mid-run), 130 interrupted (Ctrl-C). Jobs that a
     launcher runs in other processes (submitit) report in their own logs and manifests; here
     their sweep counts as done once every job has returned (a job that raised fails the sweep)."""
     _exit_codes.clear()
@@ -135,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         _run()
+    except KeyboardInterrupt:  # Ctrl-C: one line, not the traceback of whatever torch was doing
+        print(
+            "piebench run: interrupted; the samples finished so far are kept: run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return 130
     except SystemExit as stop:  # Hydra exits 1 on a config it cannot compose (method=foo)
         if stop.code and not _exit_codes:
             return 2

@@ -9,7 +9,9 @@ keyed like the method registry), choices and ranges as field metadata.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
+from pathlib import PurePath
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -51,7 +53,7 @@ class DataSchema:
     root: Any
     types: Any
     ids: Any
-    limit: int | None
+    limit: int | None = at_least(0)
     shard: int = at_least(0)
     num_shards: int = at_least(1)
     resolution: int = at_least(8)
@@ -188,6 +190,8 @@ def _check(node: DictConfig, schema: type, prefix: str) -> None:
         if spec.name not in values or typed[spec.name] is None:
             continue
         value = typed[spec.name]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"config key {prefix}{spec.name}={value}: must be a finite number")
         choices, bounds = spec.metadata.get("choices"), spec.metadata.get("range")
         if choices and value not in choices:
             raise ConfigError(
@@ -211,6 +215,12 @@ def validate(cfg: DictConfig) -> None:
             else f"config key {missing[0]} must be set"
         )
     _check(cfg, RunSchema, "")
+    name = PurePath(str(cfg.run_name))
+    if not name.parts or name.is_absolute() or ".." in name.parts:
+        raise ConfigError(
+            f"config key run_name={str(cfg.run_name)!r}: must name a folder inside output_dir "
+            "(not empty, not absolute, no '..')"
+        )
     size = cfg.batch_size
     if size != "auto" and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
         raise ConfigError(f"config key batch_size={size!r}: must be >= 1 or auto")

@@ -51,6 +51,7 @@ from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
 from piebench.output_writer import OutputWriter
 from piebench.records import RunRecords, SampleRecord, records_file
+from piebench.run_lock import lock_file_name, try_lock
 
 log = logging.getLogger(__name__)
 
@@ -445,6 +446,12 @@ class Runner:
     def run(self, model: SDModel | None = None) -> RunSummary:
         """Edit the selection; ``model``: an already loaded model of ``cfg.model`` (else loaded)."""
         benchmark = self._benchmark()
+        if not benchmark.samples and not benchmark.invalid and self.num_shards == 1:
+            data = self.cfg.data
+            raise RunError(
+                f"no samples selected from {benchmark.root} (data.types={data.types}, "
+                f"data.ids={data.ids}, data.limit={data.limit}): nothing to edit"
+            )
         config = self._shared_config()
         identity = run_identity(config, dataset_fingerprint(benchmark.root))
         self._check_resumable(identity)
@@ -457,6 +464,24 @@ class Runner:
         model = model or load_model(self.cfg.model)
         method = method_class(model, self.cfg.method)
         self._prepare_dir()
+        lock = try_lock(self.run_dir / lock_file_name(self.shard, self.num_shards))
+        if lock is None:
+            raise RunError(
+                f"another run is editing {self.run_dir}"
+                f"{f' (shard {self.shard} of {self.num_shards})' if self.num_shards > 1 else ''}"
+                ": wait for it to finish, or write elsewhere (output_dir=... or run_name=...)"
+            )
+        with lock:
+            return self._run_locked(benchmark, config, identity, method, model)
+
+    def _run_locked(
+        self,
+        benchmark: Benchmark,
+        config: dict[str, Any],
+        identity: dict[str, Any],
+        method: EditMethod,
+        model: SDModel,
+    ) -> RunSummary:
         records, todo = self._open_records(benchmark)
         manifest = build_manifest(config, model.device, model.dtype, benchmark.root, identity)
         sharded = self.num_shards > 1

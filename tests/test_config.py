@@ -85,6 +85,12 @@ def test_typo_fails_at_compose_time():
         ("model.prediction_type=x0", "valid values epsilon, v_prediction"),
         ("model.compile=cudagraphs", "valid values false, true, reduce-overhead, max-autotune"),
         ("data=pie_bench", "data.root must be set"),
+        ("data.limit=-1", "data.limit=-1: must be >= 0"),
+        ("method.guidance=nan", "method.guidance=nan: must be a finite number"),
+        ("method.guidance=inf", "method.guidance=inf: must be a finite number"),
+        ("run_name=a/../../c", "run_name='a/../../c': must name a folder inside output_dir"),
+        ("run_name=''", "run_name='': must name a folder inside output_dir"),
+        ("run_name=/tmp/x", "run_name='/tmp/x': must name a folder inside output_dir"),
     ],
 )
 def test_wrong_types_and_choices_name_the_key(override, message):

@@ -5,13 +5,15 @@ import json
 import logging
 import os
 import stat
+import sys
 
 import pytest
 import torch
 
-from piebench import runner
+from piebench import cli_run, runner
 from piebench.methods.ddim import DDIMInversion
 from piebench.metrics.weights import MissingWeightsError
+from piebench.run_lock import lock_file_name, try_lock
 from piebench.runner import RunError, Runner
 from tests.conftest import compose_config
 
@@ -166,3 +168,38 @@ def test_a_device_failure_stops_the_run_and_keeps_the_finished_samples(tmp_path,
     monkeypatch.setattr(DDIMInversion, "edit", edit)
     summary = Runner(cfg).run()
     assert (summary.ok, summary.skipped, summary.failed) == (1, 2, 0)
+
+
+def test_an_empty_selection_stops_before_any_folder_is_made(tmp_path):
+    cfg = compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=0")
+    with pytest.raises(RunError, match="no samples selected"):
+        Runner(cfg).run()
+    assert not (tmp_path / "ddim").exists()
+
+
+def test_a_second_run_into_a_busy_folder_stops(tmp_path):
+    """Two identical runs in one folder would both edit every sample: the second stops."""
+    cfg = compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=1")
+    (tmp_path / "ddim").mkdir()
+    held = try_lock(tmp_path / "ddim" / lock_file_name(0, 1))
+    assert held is not None
+    try:
+        with pytest.raises(RunError, match="another run is editing"):
+            Runner(cfg).run()
+        shard = compose_config(*BASE, f"output_dir={tmp_path}", "data.num_shards=2")
+        assert Runner(shard).run().ok == 2  # a shard locks its own file
+    finally:
+        held.close()
+    assert Runner(cfg).run().skipped == 1  # released: the folder is usable again
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
+    def interrupted(self, model=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Runner, "run", interrupted)
+    args = [*BASE, f"output_dir={tmp_path}"]
+    monkeypatch.setattr(sys, "argv", ["piebench run", *args])  # Hydra reads sys.argv
+    assert cli_run.main(args) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "resume" in err and "Traceback" not in err

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 import numpy as np
@@ -121,6 +121,14 @@ class Sample:
         for name in ("image_path", "original_prompt", "editing_prompt"):
             if not isinstance(entry[name], str) or not entry[name].strip():
                 raise SampleError(sample_id, name, "expected a non-empty string")
+        relative = PurePosixPath(entry["image_path"])
+        if relative.is_absolute() or ".." in relative.parts or "\\" in entry["image_path"]:
+            raise SampleError(
+                sample_id,
+                "image_path",
+                f"{entry['image_path']!r} must be a relative path inside {IMAGE_DIR}/ without "
+                "'..' (the edit is written to the same path inside the run folder)",
+            )
         mask = entry["mask"]
         if not isinstance(mask, list):
             raise SampleError(sample_id, "mask", "expected a run-length list")
@@ -155,6 +163,8 @@ def parse_edit_types(types: Iterable[object] | None) -> set[int] | None:
     """Normalise an edit-type selection (ints or strings); unknown types raise with the valid list."""
     if types is None:
         return None
+    if isinstance(types, str | int):  # data.types=3 or data.types=abc: one value, not a list
+        types = [types]
     chosen = set()
     for value in types:
         text = str(value).strip()
@@ -179,6 +189,17 @@ def shard_of(items: Sequence[T], shard: int, num_shards: int) -> list[T]:
     round-robin (not in blocks) mixes the edit types, whose ids are contiguous, into every shard
     so shards take about the same time."""
     return list(items[shard::num_shards])
+
+
+def first_users_of_image_paths(mapping: dict) -> dict[str, str]:
+    """For each ``image_path`` of the mapping, the smallest id using it: the edit of a sample is
+    saved under its image path, so a later sample sharing one is refused, not overwritten."""
+    users: dict[str, str] = {}
+    for sample_id in sorted(mapping):
+        entry = mapping[sample_id]
+        if isinstance(entry, dict) and isinstance(entry.get("image_path"), str):
+            users.setdefault(str(entry["image_path"]), sample_id)
+    return users
 
 
 def load_benchmark(
@@ -211,12 +232,20 @@ def load_benchmark(
     if not isinstance(mapping, dict):
         raise BenchmarkError(f"{mapping_path} must hold an object of id -> entry")
     wanted_types = parse_edit_types(types)
+    if isinstance(ids, str | int):  # data.ids=000000000000: one id, not a list of characters
+        ids = [ids]
     wanted_ids = {str(i) for i in ids} if ids else None
     if wanted_ids:
         unknown = sorted(wanted_ids - mapping.keys())
         if unknown:
-            raise BenchmarkError(f"ids not in {mapping_path}: {', '.join(unknown[:10])}")
+            hint = (
+                " (ids are 12-digit strings, e.g. data.ids=['000000000000'])"
+                if any(isinstance(i, int) for i in ids)
+                else ""
+            )
+            raise BenchmarkError(f"ids not in {mapping_path}: {', '.join(unknown[:10])}{hint}")
     selected: list[Sample | SampleError] = []
+    first_user = first_users_of_image_paths(mapping)
     for sample_id in sorted(mapping):
         if wanted_ids is not None and sample_id not in wanted_ids:
             continue
@@ -225,6 +254,13 @@ def load_benchmark(
             item: Sample | SampleError = Sample.from_entry(sample_id, entry, root)
         except SampleError as err:
             item = err
+        if isinstance(item, Sample) and first_user[item.image_path] != sample_id:
+            item = SampleError(
+                sample_id,
+                "image_path",
+                f"{item.image_path!r} is also sample {first_user[item.image_path]}'s: the two "
+                "edits would overwrite each other (that sample keeps it)",
+            )
         if wanted_types is not None and _edit_type_of(item, entry) not in wanted_types:
             continue
         selected.append(item)

@@ -153,3 +153,31 @@ def test_fields_are_validated_when_loading(tmp_path, field, value):
     (tmp_path / "mapping_file.json").write_text(json.dumps(mapping))
     data = load_benchmark(tmp_path)
     assert not data.samples and f"{field}: expected a non-empty string" in str(data.invalid[0])
+
+
+def test_image_paths_outside_the_tree_or_shared_are_refused(tmp_path):
+    """The edit is saved under the sample's image path inside the run folder: a path that
+    leaves it, or one a second sample shares, would overwrite other files."""
+    (tmp_path / "annotation_images").mkdir()
+    mapping = {
+        "000000000001": entry("1_change_object/a.jpg"),
+        "000000000002": entry("1_change_object/a.jpg"),
+        "000000000003": entry("../../other_run/annotation_images/b.jpg"),
+        "000000000004": entry("/etc/c.jpg"),
+        "000000000005": entry("1_change_object/d.jpg"),
+    }
+    (tmp_path / "mapping_file.json").write_text(json.dumps(mapping))
+    data = load_benchmark(tmp_path)
+    assert [s.id for s in data.samples] == ["000000000001", "000000000005"]
+    errors = {e.sample_id: str(e) for e in data.invalid}
+    assert "also sample 000000000001's" in errors["000000000002"]
+    assert "without '..'" in errors["000000000003"] and "without '..'" in errors["000000000004"]
+    only = load_benchmark(tmp_path, ids=["000000000002"])  # refused whatever the selection
+    assert not only.samples and only.invalid[0].sample_id == "000000000002"
+
+
+def test_one_id_or_type_without_brackets_is_one_value(bench):
+    assert [s.id for s in load_benchmark(bench, ids="000000000002").samples] == ["000000000002"]
+    assert {s.edit_type for s in load_benchmark(bench, types="9").samples} == {9}
+    with pytest.raises(BenchmarkError, match="unknown edit type 'abc'"):
+        load_benchmark(bench, types="abc")
