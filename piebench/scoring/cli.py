@@ -28,6 +28,7 @@ from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.metrics.weights import MissingWeightsError
 from piebench.registry import UnknownNameError
 from piebench.scoring.evaluate import (
+    current_state,
     evaluate_run,
     load_set_scores,
     metric_names,
@@ -102,28 +103,44 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
     """Scores of every run: saved ones reused unless ``force`` or ``stale_reason`` says why not.
 
     With the default ``metrics.names`` saved scores stand with the columns they have (a warning
-    names the missing ones): a run evaluated on a few metrics is shown as scored, not rescored on
-    all eight, which may need networks the user never set up. Other ``metrics.names`` are scored
-    where missing."""
+    names the missing ones), and a run changed since is scored again on those same metrics: a
+    run evaluated on a few metrics is not rescored on all eight, which may need networks the
+    user never set up. Other ``metrics.names`` are scored where missing."""
     metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
     profile, names = resolve_profile(metrics_cfg), metric_names(metrics_cfg)
     wanted = [] if names == list(DEFAULT_METRICS) else names
     networks = MetricNetworks(metrics_cfg)  # shared: each network loads once per command
-    for run_dir in cfg.runs:  # a mistyped folder fails at once, before any run is scored
-        open_run(run_dir)
+    runs = [open_run(run_dir) for run_dir in cfg.runs]  # a mistyped folder fails at once
     out = []
-    for run_dir in cfg.runs:
-        path = scores_path(Path(str(run_dir)).expanduser(), profile.name)
-        reason = "evaluate scores again" if force else stale_reason(path, profile, wanted)
+    for run_dir, run in zip(cfg.runs, runs):
+        path = scores_path(run.path, profile.name)
+        reason = (
+            "evaluate scores again"
+            if force
+            else stale_reason(
+                path, profile, wanted, current_state(run, data_cfg.get("root"), data_cfg)
+            )
+        )
         if reason:
             logger.info("%s: scoring (%s)", run_dir, reason)
-            evaluate_run(run_dir, metrics_cfg=metrics_cfg, data_cfg=data_cfg, networks=networks)
+            kept = None if force else wanted or _saved_names(path)
+            chosen = {**metrics_cfg, "names": kept or names}
+            evaluate_run(run_dir, metrics_cfg=chosen, data_cfg=data_cfg, networks=networks)
         else:
             logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
             _note_missing(path, names)
         out.append(load_scores(path.parent, profile.name))
     return out
+
+
+def _saved_names(path: Path) -> list[str] | None:
+    """The metrics the saved scores at ``path`` were computed on (None: none saved). Scoring a
+    changed run again with the default names keeps to them, not to networks never set up."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    return list(json.loads(sidecar.read_text(encoding="utf-8")).get("metrics") or []) or None
 
 
 def _note_missing(path: Path, names: list[str]) -> None:

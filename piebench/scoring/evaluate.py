@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import piebench
+from piebench.atomic_files import atomic_path, write_json_atomic
 from piebench.data.errors import BenchmarkError, SampleError
 from piebench.data.pie_bench import EDIT_TYPES, MAPPING_FILE, SAMPLE_ROOT, Sample, load_benchmark
 from piebench.manifest import dataset_fingerprint
@@ -34,6 +35,7 @@ from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import MetricProfile, resolve_profile
 from piebench.metrics.registry import DEFAULT_METRICS, METRICS, PairBatch
 from piebench.metrics.timing import TIMING_COLUMNS
+from piebench.scoring.freshness import scoring_state, state_difference
 from piebench.scoring.runs import RunFolder, open_run, read_edited
 
 logger = logging.getLogger(__name__)
@@ -56,18 +58,33 @@ def scores_path(run_dir: str | Path, profile: str) -> Path:
     return Path(run_dir) / f"scores_{profile}.csv"
 
 
-def stale_reason(path: Path, profile: MetricProfile, names: Sequence[str]) -> str | None:
-    """Why the saved scores at ``path`` cannot stand for ``profile`` and ``names`` (None: they
-    can): missing file or sidecar, other settings (e.g. a file from before profiles existed, or
-    of a custom profile redefined since), or missing metric columns."""
+def stale_reason(
+    path: Path, profile: MetricProfile, names: Sequence[str], state: Mapping[str, Any]
+) -> str | None:
+    """Why the saved scores at ``path`` cannot stand for ``profile``, ``names`` and the run's
+    ``state`` now (``current_state``; None: they can): missing file or sidecar, other settings
+    (e.g. a file from before profiles existed, or of a custom profile redefined since), a run
+    changed since or scored against another benchmark or selection, or missing metric columns."""
     sidecar = path.with_suffix(".json")
     if not path.is_file() or not sidecar.is_file():
         return "no saved scores"
-    saved = json.loads(sidecar.read_text(encoding="utf-8")).get("metric_settings")
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    saved = meta.get("metric_settings")
     if saved != profile.settings():
         return f"saved under other metric settings ({saved}, now {profile.settings()})"
+    changed = state_difference(meta.get("run_state"), state)
+    if changed:
+        return changed
     missing = sorted(set(names) - set(pd.read_csv(path, nrows=0).columns))
     return f"saved scores lack {', '.join(missing)}" if missing else None
+
+
+def current_state(
+    run: RunFolder, data_root: str | Path | None, data_cfg: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The state (``freshness.scoring_state``) a scoring of ``run`` would stand for now."""
+    root = benchmark_root(run, data_root)
+    return scoring_state(run, root, _select_samples(run, root, data_cfg))
 
 
 def metric_names(metrics_cfg: Mapping[str, Any]) -> list[str]:
@@ -154,7 +171,9 @@ def evaluate_run(
     names = metric_names(metrics_cfg)
     networks = networks or MetricNetworks(metrics_cfg)
     run = open_run(run_dir)
-    samples = _select_samples(run, data_root or data_cfg.get("root"), data_cfg)
+    root = benchmark_root(run, data_root or data_cfg.get("root"))
+    samples = _select_samples(run, root, data_cfg)
+    state = scoring_state(run, root, samples)
     resolution = run_resolution(run.manifest, data_cfg)
     border = bool(data_cfg.get("mask_border", True))
     fid_enabled = fid_wanted(metrics_cfg.get("fid") or {})
@@ -193,7 +212,7 @@ def evaluate_run(
     frame = pd.DataFrame(rows, columns=[*ID_COLUMNS, *names, *TIMING_COLUMNS])
     frame[names] = frame[names].astype(float)
     if save:
-        _save(run, frame, profile, names, networks, scored, elapsed)
+        _save(run, frame, profile, names, networks, (scored, elapsed), state)
         if fid_enabled:
             set_scores(frame, features, metrics_cfg).to_csv(run.path / SET_SCORES_FILE, index=False)
     return frame
@@ -248,10 +267,10 @@ def benchmark_root(run: RunFolder, root: str | Path | None) -> Path:
 
 
 def _select_samples(
-    run: RunFolder, root: str | Path | None, data_cfg: Mapping[str, Any]
+    run: RunFolder, root: Path, data_cfg: Mapping[str, Any]
 ) -> list[tuple[str, Sample | None]]:
-    """(id, sample) pairs to score; ``sample`` is None for a recorded id unknown to the benchmark."""
-    root = benchmark_root(run, root)
+    """(id, sample) pairs to score against the benchmark at ``root`` (``benchmark_root``);
+    ``sample`` is None for a recorded id unknown to the benchmark."""
     bench = load_benchmark(root, data_cfg.get("types"), data_cfg.get("ids"), data_cfg.get("limit"))
     by_id = {sample.id: sample for sample in bench.samples}
     if run.records is not None:
@@ -391,11 +410,15 @@ def _save(
     profile: MetricProfile,
     names: list[str],
     networks: MetricNetworks,
-    scored: int,
-    elapsed: float,
+    timing: tuple[int, float],
+    state: dict[str, Any],
 ) -> None:
+    """Write the scores and their sidecar, each atomically (a killed scoring leaves the old
+    pair or a CSV whose sidecar, still the old one, marks it for scoring again)."""
+    scored, elapsed = timing
     path = scores_path(run.path, profile.name)
-    frame.to_csv(path, index=False)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
     meta = {
         "run": run.run_name,
         "method": run.method,
@@ -409,8 +432,9 @@ def _save(
         "n_scored": scored,
         "samples_per_s": scored / max(elapsed, 1e-9),
         "model": model_name(run.manifest),
+        "run_state": state,
     }
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    write_json_atomic(meta, path.with_suffix(".json"))
     logger.info("%s: wrote %s", run.run_name, path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -152,3 +153,38 @@ def test_table_shows_a_run_scored_on_a_few_metrics_without_rescoring(
     assert "direct" in capsys.readouterr().out
     assert main(["table", *args, "metrics.names=[psnr_unedit_part,lpips_unedit_part]"]) == 1
     assert "metrics.lpips.backbone_weights=<path>" in capsys.readouterr().err
+
+
+def test_table_rescores_a_run_changed_since_or_scored_elsewhere(
+    bench, our_run, tmp_path, monkeypatch
+):
+    """Saved scores stand for the run's records, benchmark and samples when scored: a run
+    extended or redone since, another benchmark or another selection is scored again."""
+    nowhere = str(tmp_path / "none.pth")
+    args = [
+        f"runs=[{our_run}]",
+        f"data.root={bench}",
+        f"metrics.clip.path={nowhere}",
+        "metrics.device=cpu",
+        "metrics.names=[psnr_unedit_part,mse_unedit_part]",
+    ]
+    calls = []
+
+    def counting(*a, **k):
+        calls.append(k["metrics_cfg"]["names"])
+        return evaluate_run(*a, **k)
+
+    monkeypatch.setattr("piebench.scoring.cli.evaluate_run", counting)
+    assert main(["evaluate", *args]) == 0 and len(calls) == 1
+    assert main(["table", *args]) == 0 and len(calls) == 1  # unchanged: reused
+    with (our_run / "records.jsonl").open("a") as f:  # a rerun appends a record
+        f.write((our_run / "records.jsonl").read_text().splitlines()[0] + "\n")
+    assert main(["table", *args]) == 0 and len(calls) == 2
+    assert main(["table", *args]) == 0 and len(calls) == 2
+    assert main(["table", *args, "data.limit=1"]) == 0 and len(calls) == 3
+    other = tmp_path / "bench-copy"
+    shutil.copytree(bench, other)
+    assert main(["table", *args[:1], f"data.root={other}", *args[2:]]) == 0 and len(calls) == 4
+    plain = [a for a in args if not a.startswith("metrics.names")]
+    assert main(["table", *plain]) == 0 and len(calls) == 5  # back to the first benchmark
+    assert calls[-1] == ["psnr_unedit_part", "mse_unedit_part"]  # the saved metrics, not all 8
