@@ -85,6 +85,10 @@ def _run(cfg: DictConfig) -> None:
     try:
         name_multirun_job(cfg)
         validate(cfg)
+        if cfg.evaluate:  # a metrics typo stops the run now, not after all the edits
+            from piebench.scoring.evaluate import check_metrics_config
+
+            check_metrics_config(OmegaConf.to_container(cfg.metrics, resolve=True))
         summary = Runner(cfg).run()
     except CLEAN_ERRORS as err:
         print(f"piebench run: error: {err}", file=sys.stderr)

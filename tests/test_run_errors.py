@@ -203,3 +203,32 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
     assert cli_run.main(args) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "resume" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("metrics.names=[nosuch]", "unknown metric 'nosuch'"),
+        ("metrics.batch_size=abc", "metrics.batch_size='abc': must be an integer >= 1"),
+        ("metrics.ssim.crop_border=false", "contradicts profile 'parity'"),
+        ("metrics.fid.resize=nearest", "metrics.fid.resize='nearest'"),
+    ],
+)
+def test_a_metrics_mistake_stops_the_run_before_any_edit(
+    tmp_path, monkeypatch, capsys, override, message
+):
+    started = []
+
+    def stand_in(self, model=None):
+        started.append(self)
+        raise RunError("stand-in run")
+
+    monkeypatch.setattr(Runner, "run", stand_in)
+    args = [*BASE, f"output_dir={tmp_path}", override]
+    monkeypatch.setattr(sys, "argv", ["piebench run", *args])
+    assert cli_run.main(args) == 2 and not started
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    args.append("evaluate=false")  # not scoring: not checked
+    monkeypatch.setattr(sys, "argv", ["piebench run", *args])
+    assert cli_run.main(args) == 2 and len(started) == 1

@@ -28,6 +28,7 @@ from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.metrics.weights import MissingWeightsError
 from piebench.registry import UnknownNameError
 from piebench.scoring.evaluate import (
+    check_metrics_config,
     current_state,
     evaluate_run,
     load_set_scores,
@@ -108,6 +109,7 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
     user never set up. Other ``metrics.names`` are scored where missing."""
     metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    check_metrics_config(metrics_cfg)
     profile, names = resolve_profile(metrics_cfg), metric_names(metrics_cfg)
     wanted = [] if names == list(DEFAULT_METRICS) else names
     networks = MetricNetworks(metrics_cfg)  # shared: each network loads once per command

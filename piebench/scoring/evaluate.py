@@ -26,11 +26,18 @@ import torch.nn.functional as F
 
 import piebench
 from piebench.atomic_files import atomic_path, write_json_atomic
+from piebench.config_schema import ConfigError
 from piebench.data.errors import BenchmarkError, SampleError
 from piebench.data.pie_bench import EDIT_TYPES, MAPPING_FILE, SAMPLE_ROOT, Sample, load_benchmark
+from piebench.device import resolve_device
 from piebench.manifest import dataset_fingerprint
 from piebench.metrics.fid import NETWORK as FID_NETWORK
-from piebench.metrics.fid import fid_from_features, fid_weights_found, kid_from_features
+from piebench.metrics.fid import (
+    RESIZE_MODES,
+    fid_from_features,
+    fid_weights_found,
+    kid_from_features,
+)
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import MetricProfile, resolve_profile
 from piebench.metrics.registry import DEFAULT_METRICS, METRICS, PairBatch
@@ -85,6 +92,28 @@ def current_state(
     """The state (``freshness.scoring_state``) a scoring of ``run`` would stand for now."""
     root = benchmark_root(run, data_root)
     return scoring_state(run, root, _select_samples(run, root, data_cfg))
+
+
+def check_metrics_config(metrics_cfg: Mapping[str, Any]) -> None:
+    """Check everything in ``metrics`` that needs no network (names, profile, batch size,
+    device, FID switches), so ``run`` stops on a typo before hours of editing, not after."""
+    metric_names(metrics_cfg)
+    resolve_profile(metrics_cfg)
+    size = metrics_cfg.get("batch_size", 16)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ConfigError(f"config key metrics.batch_size={size!r}: must be an integer >= 1")
+    resolve_device(str(metrics_cfg.get("device", "auto")), "metrics.device")
+    fid_cfg = metrics_cfg.get("fid") or {}
+    enabled = str(fid_cfg.get("enabled", "auto")).lower()
+    if enabled not in {"auto", "true", "false"}:
+        raise ConfigError(
+            f"config key metrics.fid.enabled={enabled}: valid values auto, true, false"
+        )
+    resize = fid_cfg.get("resize") or "tf_bilinear"
+    if resize not in RESIZE_MODES:
+        raise ConfigError(
+            f"config key metrics.fid.resize={resize!r}: valid values {', '.join(RESIZE_MODES)}"
+        )
 
 
 def metric_names(metrics_cfg: Mapping[str, Any]) -> list[str]:
