@@ -43,7 +43,7 @@ from piebench.metrics.profiles import MetricProfile, resolve_profile
 from piebench.metrics.registry import DEFAULT_METRICS, METRICS, PairBatch
 from piebench.metrics.timing import TIMING_COLUMNS
 from piebench.scoring.freshness import scoring_state, state_difference
-from piebench.scoring.runs import RunFolder, open_run, read_edited
+from piebench.scoring.runs import RunFolder, open_run, read_edited, unfinished_note
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,9 @@ def evaluate_run(
     names = metric_names(metrics_cfg)
     networks = networks or MetricNetworks(metrics_cfg)
     run = open_run(run_dir)
+    note = unfinished_note(run)
+    if note:
+        logger.warning(note)
     root = benchmark_root(run, data_root or data_cfg.get("root"))
     samples = _select_samples(run, root, data_cfg)
     state = scoring_state(run, root, samples)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from piebench.records import records_files
 logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
+_SHARD_MANIFEST = re.compile(r"manifest\.shard-(\d+)-of-(\d+)\.json")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class RunFolder:
 def open_run(path: str | Path) -> RunFolder:
     """Read a run folder's manifest and records (both optional); the folder must hold images."""
     path = Path(path).expanduser().resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(f"run folder {path} does not exist")
     if not (path / IMAGE_DIR).is_dir():
         raise FileNotFoundError(
             f"{path} has no {IMAGE_DIR}/ folder: not a piebench run or reference output"
@@ -60,6 +65,34 @@ def open_run(path: str | Path) -> RunFolder:
     method = str(manifest.get("method") or _record_method(records) or path.name)
     run_name = str(manifest.get("run_name") or path.name)
     return RunFolder(path, method, run_name, manifest, records)
+
+
+def unfinished_note(run: RunFolder) -> str | None:
+    """Why ``run`` may hold fewer samples than it was asked for (None: it finished): a run's
+    manifest gets its ``finished`` time only when the run ends, so a run interrupted or still
+    going has none (a sharded run: some shard's manifest lacks it, or is not there yet).
+    Reference folders have no manifest and no note."""
+    if not run.manifest:
+        return None
+    shards = [m for m in map(_SHARD_MANIFEST.fullmatch, os.listdir(run.path)) if m]
+    if not shards:
+        if "finished" in run.manifest:
+            return None
+        what = "it"
+    else:
+        total = max(int(m.group(2)) for m in shards)
+        finished = sum(
+            "finished" in json.loads((run.path / m.group(0)).read_text(encoding="utf-8"))
+            for m in shards
+            if int(m.group(2)) == total
+        )
+        if finished == total:
+            return None
+        what = f"{total - finished} of its {total} shards"
+    return (
+        f"{run.path}: {what} did not finish (interrupted or still running): its scores cover "
+        "the samples edited so far; rerun the same run command to complete it"
+    )
 
 
 def _record_method(records: pd.DataFrame | None) -> str | None:

@@ -119,7 +119,7 @@ def test_a_missing_run_folder_fails_before_any_run_is_scored(bench, our_run, tin
     args = overrides(bench, [our_run, "/nowhere/direct"], tiny_cfg)
     assert main(["table", *args]) == 1
     err = capsys.readouterr().err
-    assert "/nowhere/direct has no annotation_images/ folder" in err and "Traceback" not in err
+    assert "run folder /nowhere/direct does not exist" in err and "Traceback" not in err
     assert not list(our_run.glob("scores_*.csv"))  # the good run was not scored first
 
 
