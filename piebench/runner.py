@@ -121,6 +121,17 @@ def output_path(sample: Sample, image_format: str) -> str:
     return str(rel.with_suffix(".png")) if image_format == "png" else str(rel)
 
 
+def prompt_warnings(model: SDModel, sample: Sample) -> list[str]:
+    """A note for each prompt the text encoder truncates: its words past the 77-token window do
+    not reach the edit, which a reader of the record (not only of the log) should know."""
+    notes = []
+    for name, prompt in (("source", sample.source_prompt), ("target", sample.target_prompt)):
+        count = model.token_count(prompt)
+        if count > model.max_tokens:
+            notes.append(f"{name} prompt has {count} tokens, truncated to {model.max_tokens}")
+    return notes
+
+
 class Runner:
     """Owns one run directory: selection, resume, batching, failure isolation, records."""
 
@@ -337,7 +348,10 @@ class Runner:
                     "edited latents hold NaN or inf",
                 )
                 continue
-            jobs.append(functools.partial(self._save, records, sample, image, notes, timing))
+            warnings = [*sample.warnings, *prompt_warnings(method.model, sample)]
+            jobs.append(
+                functools.partial(self._save, records, sample, image, (notes, warnings), timing)
+            )
         self.writer.submit_batch(jobs)
         return True
 
@@ -346,11 +360,13 @@ class Runner:
         records: RunRecords,
         sample: Sample,
         image: np.ndarray,
-        notes: dict[str, Any],
+        facts: tuple[dict[str, Any], list[str]],
         timing: dict[str, float],
     ) -> None:
-        """Write one edited image, then its ok record (on the writer thread when enabled): a
-        record never claims an image that is not on disk."""
+        """Write one edited image, then its ok record with the method's notes and the sample's
+        warnings (on the writer thread when enabled): a record never claims an image that is
+        not on disk."""
+        notes, warnings = facts
         rel = output_path(sample, str(self.cfg.image_format))
         try:
             write_image_atomic(image, self.run_dir / rel, int(self.cfg.jpeg_quality))
@@ -370,7 +386,7 @@ class Runner:
             self.cfg.method.name,
             "ok",
             output=rel,
-            warnings=list(sample.warnings),
+            warnings=warnings,
             notes=notes,
             **timing,
         )

@@ -4,6 +4,7 @@ traceback in the record and on the console once; ``fail_fast=true`` stops at the
 import json
 import logging
 import os
+import shutil
 import stat
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from piebench import cli_run, runner
+from piebench.data.pie_bench import SAMPLE_ROOT
 from piebench.methods.ddim import DDIMInversion
 from piebench.metrics.weights import MissingWeightsError
 from piebench.run_lock import lock_file_name, try_lock
@@ -232,3 +234,22 @@ def test_a_metrics_mistake_stops_the_run_before_any_edit(
     args.append("evaluate=false")  # not scoring: not checked
     monkeypatch.setattr(sys, "argv", ["piebench run", *args])
     assert cli_run.main(args) == 2 and len(started) == 1
+
+
+def test_a_truncated_prompt_is_noted_in_the_record(tmp_path):
+    bench = tmp_path / "bench"
+    shutil.copytree(SAMPLE_ROOT, bench)
+    mapping = json.loads((bench / "mapping_file.json").read_text())
+    first = min(mapping)
+    long_tail = " on a very" + " long" * 80 + " afternoon"
+    for key in ("original_prompt", "editing_prompt"):
+        mapping[first][key] += long_tail
+    (bench / "mapping_file.json").write_text(json.dumps(mapping))
+    cfg = compose_config(*BASE, f"output_dir={tmp_path / 'out'}", f"data.root={bench}")
+    run_dir = Runner(cfg).run().run_dir
+    by_id = {r["id"]: r for r in rows(run_dir)}
+    noted = [w for w in by_id[first]["warnings"] if "truncated to 77" in w]
+    assert [w.split(" prompt")[0] for w in noted] == ["source", "target"]
+    assert not [
+        w for r in by_id.values() if r["id"] != first for w in r["warnings"] if "truncated" in w
+    ]
