@@ -27,7 +27,7 @@ from piebench.report.images import build_gallery
 from piebench.report.plots import metric_plots, timing_plot
 from piebench.report.summary import header_facts, run_rows
 from piebench.scoring.cli import USER_ERRORS, load_config
-from piebench.scoring.tables import aggregate, compare_paper, display, load_paper
+from piebench.scoring.tables import RUN_ROWS, aggregate, compare_paper, display, load_paper
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ def positive_int(cfg: DictConfig, key: str) -> int:
 
 
 def method_sections(inputs: ReportInputs, compare: str | None) -> list[tuple[str, str, str]]:
-    """The ``table`` command's tables: per method (with the paper beside it) and per edit type."""
+    """The ``table`` command's tables: per run (with the paper beside it) and per run and edit
+    type."""
     caption = f"<p class=caption>PIE-Bench scores, {inputs.profile.header()}</p>"
     per_method = caption + html_table(display(aggregate(inputs.frame)))
     if compare == "paper":
@@ -56,7 +57,7 @@ def method_sections(inputs: ReportInputs, compare: str | None) -> list[tuple[str
             if compared.empty
             else "<h3>Ours vs published Table 1 (paper units)</h3>" + comparison_table(compared)
         )
-    per_type = display(aggregate(inputs.frame, by=["method", "edit_type"]))
+    per_type = display(aggregate(inputs.frame, by=[*RUN_ROWS, "edit_type"]))
     names = [EDIT_TYPES.get(int(t), "") if not pd.isna(t) else "" for t in per_type["edit_type"]]
     per_type.insert(per_type.columns.get_loc("edit_type") + 1, "edit_type_name", names)
     return [

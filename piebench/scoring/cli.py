@@ -40,6 +40,7 @@ from piebench.scoring.tables import (
     FORMATS,
     MASK_INPUT_METHODS,
     MASK_INPUT_NOTE,
+    RUN_ROWS,
     aggregate,
     caption,
     compare_paper,
@@ -47,6 +48,8 @@ from piebench.scoring.tables import (
     label,
     load_paper,
     render,
+    run_legend,
+    stack_runs,
     with_set_scores,
 )
 
@@ -145,18 +148,24 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
-    frame = pd.concat([f for f, _ in scored], ignore_index=True)
-    by = ["method"] if cfg.by == "method" else list(TABLE_ROWS)
-    aggregated = with_set_scores(aggregate(frame, by=by), load_set_scores(cfg.runs))
+    """One row per run (``RUN_ROWS``), per edit type too with ``by=edit_type``."""
+    names = [open_run(run_dir).run_name for run_dir in cfg.runs]
+    frame = stack_runs([f for f, _ in scored], names)
+    by = list(RUN_ROWS) if cfg.by == "method" else [*RUN_ROWS, "edit_type"]
+    sets = stack_runs([load_set_scores([run_dir]) for run_dir in cfg.runs], names)
+    aggregated = with_set_scores(aggregate(frame, by=by), sets)
     profile = resolve_profile(OmegaConf.to_container(cfg.metrics, resolve=True))
     parts = [
         caption(f"PIE-Bench scores, {profile.header()}", fmt),
         render(display(aggregated), fmt),
     ]
+    legend = run_legend(names, [str(run_dir) for run_dir in cfg.runs])
+    if legend:
+        parts.append(caption(legend, fmt))
     if MASK_INPUT_METHODS.intersection(aggregated["method"].astype(str)):
         parts.append(caption(MASK_INPUT_NOTE, fmt))
     if cfg.compare == "paper":
-        compared = compare_paper(aggregate(frame), load_paper())
+        compared = compare_paper(aggregate(frame), load_paper())  # a block per run
         if compared.empty:
             parts.append(caption("(no run matches a row of the published Table 1)", fmt))
         else:
