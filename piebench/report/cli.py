@@ -17,6 +17,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from piebench.cli_errors import user_message
+from piebench.conf_help import config_help
 from piebench.config_schema import ConfigError
 from piebench.data.pie_bench import EDIT_TYPES
 from piebench.report.files import write_text_atomic
@@ -103,7 +104,7 @@ def report_main(argv: list[str]) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if {"-h", "--help"} & set(argv):
-        print(USAGE + (resources.files("piebench.conf") / "report.yaml").read_text())
+        print(USAGE + config_help("report"))
         return 0
     try:
         index = build_report(load_config(argv, "report"))

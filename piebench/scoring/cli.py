@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from piebench.cli_errors import user_message
 from piebench.conf_compose import compose_conf
+from piebench.conf_help import config_help
 from piebench.config_schema import ConfigError
 from piebench.data.errors import BenchmarkError
 from piebench.metrics.networks import MetricNetworks
@@ -75,9 +76,24 @@ def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
     return cfg
 
 
+COMMAND_HELP = {
+    "evaluate": "Score run folders (always scores again), save the scores, print the table.",
+    "table": "Print tables from saved scores (scored first where missing): a row per run.",
+    "leaderboard": "Print the leaderboard CSV, one row per run (out= also writes it).",
+}
+
+
 def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfig]:
-    parser = argparse.ArgumentParser(prog=f"python -m piebench {command}", add_help=True)
-    parser.add_argument("--format", choices=FORMATS, default="markdown", help="table format")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m piebench {command}",
+        usage=f"%(prog)s [--format {{{','.join(FORMATS)}}}] [key=value ...]",
+        description=COMMAND_HELP[command],
+        epilog=config_help("evaluate"),  # --help lists the keys, not only --format
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="markdown", help="table format (leaderboard: CSV)"
+    )
     args, overrides = parser.parse_known_args(argv)
     cfg = load_config(overrides)
     if not cfg.runs:
