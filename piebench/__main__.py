@@ -16,7 +16,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "evaluate_main",
         "score run folders with the PIE-Bench metrics",
     ),
-    "table": ("piebench.scoring.cli", "table_main", "print per-method / per-edit-type tables"),
+    "table": (
+        "piebench.scoring.cli",
+        "table_main",
+        "print tables, a row per run (or run and edit type)",
+    ),
     "leaderboard": ("piebench.scoring.cli", "leaderboard_main", "export the leaderboard CSV"),
     "style": (
         "piebench.style.cli",

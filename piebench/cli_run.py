@@ -111,7 +111,7 @@ def _score(cfg: DictConfig, summary: RunSummary) -> None:
     from piebench.metrics.profiles import resolve_profile
     from piebench.metrics.weights import MissingWeightsError
     from piebench.scoring.evaluate import evaluate_run
-    from piebench.scoring.tables import aggregate, caption, display, render
+    from piebench.scoring.tables import aggregate, caption, display, render, stack_runs
 
     metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
     try:
@@ -124,7 +124,7 @@ def _score(cfg: DictConfig, summary: RunSummary) -> None:
         print(f"piebench run: scoring skipped: {err} (or pass evaluate=false)", file=sys.stderr)
         return
     print(caption(f"PIE-Bench scores, {resolve_profile(metrics_cfg).header()}", "markdown"))
-    print(render(display(aggregate(frame)), "markdown"))
+    print(render(display(aggregate(stack_runs([frame], [str(cfg.run_name)]))), "markdown"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from piebench.atomic_files import write_text_atomic
 from piebench.cli_errors import user_message
+from piebench.conf_help import config_help
 from piebench.config_schema import ConfigError
 from piebench.data.pie_bench import EDIT_TYPES
 from piebench.report.gallery import gallery_data
@@ -27,7 +28,7 @@ from piebench.report.images import build_gallery
 from piebench.report.plots import metric_plots, timing_plot
 from piebench.report.summary import header_facts, run_rows
 from piebench.scoring.cli import USER_ERRORS, load_config
-from piebench.scoring.tables import aggregate, compare_paper, display, load_paper
+from piebench.scoring.tables import RUN_ROWS, aggregate, compare_paper, display, load_paper
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def positive_int(cfg: DictConfig, key: str) -> int:
 
 
 def method_sections(inputs: ReportInputs, compare: str | None) -> list[tuple[str, str, str]]:
-    """The ``table`` command's tables: per method (with the paper beside it) and per edit type."""
+    """The ``table`` command's tables: per run (with the paper beside it) and per run and edit
+    type."""
     caption = f"<p class=caption>PIE-Bench scores, {inputs.profile.header()}</p>"
     per_method = caption + html_table(display(aggregate(inputs.frame)))
     if compare == "paper":
@@ -56,7 +58,7 @@ def method_sections(inputs: ReportInputs, compare: str | None) -> list[tuple[str
             if compared.empty
             else "<h3>Ours vs published Table 1 (paper units)</h3>" + comparison_table(compared)
         )
-    per_type = display(aggregate(inputs.frame, by=["method", "edit_type"]))
+    per_type = display(aggregate(inputs.frame, by=[*RUN_ROWS, "edit_type"]))
     names = [EDIT_TYPES.get(int(t), "") if not pd.isna(t) else "" for t in per_type["edit_type"]]
     per_type.insert(per_type.columns.get_loc("edit_type") + 1, "edit_type_name", names)
     return [
@@ -102,7 +104,7 @@ def report_main(argv: list[str]) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if {"-h", "--help"} & set(argv):
-        print(USAGE + (resources.files("piebench.conf") / "report.yaml").read_text())
+        print(USAGE + config_help("report"))
         return 0
     try:
         index = build_report(load_config(argv, "report"))

@@ -8,7 +8,6 @@ failed on is shown as such rather than left out.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,7 @@ from piebench.metrics.profiles import MetricProfile, resolve_profile
 from piebench.scoring.cli import collect
 from piebench.scoring.evaluate import benchmark_root
 from piebench.scoring.runs import RunFolder, open_run
-from piebench.scoring.tables import value_columns
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
+from piebench.scoring.tables import run_keys, value_columns
 
 
 @dataclass(frozen=True)
@@ -55,19 +52,6 @@ class ReportInputs:
     columns: list[str]
     profile: MetricProfile
     data_root: Path
-
-
-def run_keys(names: list[str]) -> list[str]:
-    """Folder-safe, unique keys for run names (``a/b`` -> ``a_b``; a repeat gets ``-2``, ...)."""
-    keys: list[str] = []
-    for name in names:
-        base = _UNSAFE.sub("_", name) or "run"
-        key, number = base, 1
-        while key in keys:
-            number += 1
-            key = f"{base}-{number}"
-        keys.append(key)
-    return keys
 
 
 def gather(cfg: DictConfig) -> ReportInputs:

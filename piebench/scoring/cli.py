@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from piebench.cli_errors import user_message
 from piebench.conf_compose import compose_conf
+from piebench.conf_help import config_help
 from piebench.config_schema import ConfigError
 from piebench.data.errors import BenchmarkError
 from piebench.metrics.networks import MetricNetworks
@@ -42,6 +43,7 @@ from piebench.scoring.tables import (
     FORMATS,
     MASK_INPUT_METHODS,
     MASK_INPUT_NOTE,
+    RUN_ROWS,
     aggregate,
     caption,
     compare_paper,
@@ -49,6 +51,8 @@ from piebench.scoring.tables import (
     label,
     load_paper,
     render,
+    run_legend,
+    stack_runs,
     with_set_scores,
 )
 
@@ -74,9 +78,24 @@ def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
     return cfg
 
 
+COMMAND_HELP = {
+    "evaluate": "Score run folders (always scores again), save the scores, print the table.",
+    "table": "Print tables from saved scores (scored first where missing): a row per run.",
+    "leaderboard": "Print the leaderboard CSV, one row per run (out= also writes it).",
+}
+
+
 def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfig]:
-    parser = argparse.ArgumentParser(prog=f"python -m piebench {command}", add_help=True)
-    parser.add_argument("--format", choices=FORMATS, default="markdown", help="table format")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m piebench {command}",
+        usage=f"%(prog)s [--format {{{','.join(FORMATS)}}}] [key=value ...]",
+        description=COMMAND_HELP[command],
+        epilog=config_help("evaluate"),  # --help lists the keys, not only --format
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="markdown", help="table format (leaderboard: CSV)"
+    )
     args, overrides = parser.parse_known_args(argv)
     cfg = load_config(overrides)
     if not cfg.runs:
@@ -164,18 +183,24 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
-    frame = pd.concat([f for f, _ in scored], ignore_index=True)
-    by = ["method"] if cfg.by == "method" else list(TABLE_ROWS)
-    aggregated = with_set_scores(aggregate(frame, by=by), load_set_scores(cfg.runs))
+    """One row per run (``RUN_ROWS``), per edit type too with ``by=edit_type``."""
+    names = [open_run(run_dir).run_name for run_dir in cfg.runs]
+    frame = stack_runs([f for f, _ in scored], names)
+    by = list(RUN_ROWS) if cfg.by == "method" else [*RUN_ROWS, "edit_type"]
+    sets = stack_runs([load_set_scores([run_dir]) for run_dir in cfg.runs], names)
+    aggregated = with_set_scores(aggregate(frame, by=by), sets)
     profile = resolve_profile(OmegaConf.to_container(cfg.metrics, resolve=True))
     parts = [
         caption(f"PIE-Bench scores, {profile.header()}", fmt),
         render(display(aggregated), fmt),
     ]
+    legend = run_legend(names, [str(run_dir) for run_dir in cfg.runs])
+    if legend:
+        parts.append(caption(legend, fmt))
     if MASK_INPUT_METHODS.intersection(aggregated["method"].astype(str)):
         parts.append(caption(MASK_INPUT_NOTE, fmt))
     if cfg.compare == "paper":
-        compared = compare_paper(aggregate(frame), load_paper())
+        compared = compare_paper(aggregate(frame), load_paper())  # a block per run
         if compared.empty:
             parts.append(caption("(no run matches a row of the published Table 1)", fmt))
         else:

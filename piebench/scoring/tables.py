@@ -5,11 +5,19 @@ number of values behind each mean; metric values are shown in PIE-Bench Table 1'
 (structure x10^3, LPIPS x10^3, MSE x10^4, SSIM x10^2, PSNR and CLIP as is) with an arrow saying
 whether higher or lower is better. Every table carries its metric profile (``caption``: the
 profile's name and settings, as a comment line in csv and latex so the table still parses).
+
+Rows are runs, not methods: two runs of one method (a guidance sweep, an ablation whose jobs all
+run ``direct``) are different results, and one mean over both would be a number no run produced.
+A run is named by its key (``run_keys``: the run name, made unique among the table's runs, so
+``outputs1/direct`` and ``outputs2/direct`` stay apart), held in the ``run_key`` column that
+``stack_runs`` adds and shown as ``run``. Every table has the ``run`` column, even when each
+method has one run, so its layout does not depend on the runs given.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +29,8 @@ from piebench.metrics.timing import TIMING_COLUMNS
 from piebench.resources import paper_table
 
 PAPER_TABLE = paper_table()
+RUN_KEY = "run_key"  # a run's key among the runs of a table (run_keys); headed "run"
+RUN_ROWS: tuple[str, ...] = ("method", RUN_KEY)  # one table row per run
 HEADLINE: tuple[str, ...] = (
     "structure_distance",
     "psnr_unedit_part",
@@ -41,6 +51,39 @@ MASK_INPUT_NOTE = (
     "numbers (PSNR, LPIPS, MSE, SSIM) are not comparable with those of mask-free methods"
 )
 _SUPERSCRIPT = {3: "³", 4: "⁴", 2: "²"}
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
+
+
+def run_keys(names: Sequence[str]) -> list[str]:
+    """Folder-safe, unique keys for run names (``a/b`` -> ``a_b``; a repeat gets ``-2``, ...).
+
+    The report names its picture folders by them, so tables and report use the same keys."""
+    keys: list[str] = []
+    for name in names:
+        base = _UNSAFE.sub("_", name) or "run"
+        key, number = base, 1
+        while key in keys:
+            number += 1
+            key = f"{base}-{number}"
+        keys.append(key)
+    return keys
+
+
+def stack_runs(frames: Sequence[pd.DataFrame], names: Sequence[str]) -> pd.DataFrame:
+    """One frame of several runs' rows (per-sample or set scores), each run's rows keyed by its
+    ``run_keys`` key in a ``run_key`` column; ``frames[i]`` belongs to the run named ``names[i]``.
+    The ``run`` column cannot serve: two folders may hold runs of one name."""
+    keyed = [frame.assign(**{RUN_KEY: key}) for frame, key in zip(frames, run_keys(names))]
+    return pd.concat(keyed, ignore_index=True) if keyed else pd.DataFrame()
+
+
+def run_legend(names: Sequence[str], folders: Sequence[str]) -> str | None:
+    """``runs: key = folder, ...`` when a key differs from its run's name (a name given twice, or
+    one with characters a key leaves out), else None: then each row's run says which folder."""
+    keys = run_keys(names)
+    if keys == list(names):
+        return None
+    return "runs: " + ", ".join(f"{key} = {folder}" for key, folder in zip(keys, folders))
 
 
 def value_columns(frame: pd.DataFrame) -> list[str]:
@@ -48,13 +91,14 @@ def value_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c in METRICS or c in TIMING_COLUMNS]
 
 
-def aggregate(frame: pd.DataFrame, by: Sequence[str] = ("method",)) -> pd.DataFrame:
+def aggregate(frame: pd.DataFrame, by: Sequence[str] = RUN_ROWS) -> pd.DataFrame:
     """Mean of every metric per group in paper units, with counts.
 
-    Only ``status == "ok"`` rows count. Returns one row per group: the ``by`` columns,
-    ``profile`` (the metric profile, when the frame has it), ``n`` (samples scored), each value
-    column (NaN-excluding mean x paper scale) and ``<column>__count`` (non-NaN values behind
-    that mean).
+    The default groups are runs (``frame`` from ``stack_runs``); add ``edit_type`` for one row
+    per run and edit type. Only ``status == "ok"`` rows count. Returns one row per group, in
+    the order groups first appear: the ``by`` columns, ``profile`` (the metric profile, when the
+    frame has it), ``n`` (samples scored), each value column (NaN-excluding mean x paper scale)
+    and ``<column>__count`` (non-NaN values behind that mean).
     """
     ok = frame[frame["status"] == "ok"]
     columns = [c for c in value_columns(frame) if not ok[c].isna().all()] if len(ok) else []
@@ -69,9 +113,10 @@ def aggregate(frame: pd.DataFrame, by: Sequence[str] = ("method",)) -> pd.DataFr
 
 
 def with_set_scores(aggregated: pd.DataFrame, sets: pd.DataFrame) -> pd.DataFrame:
-    """``aggregated`` (by method, or method and edit type) with the FID/KID columns of the
-    matching ``set_scores`` groups (``all``, or ``edit_type=<k>``) appended; unchanged when no
-    run has set scores. Rows without a matching group get NaN."""
+    """``aggregated`` (by run, or run and edit type) with the FID/KID columns of the matching
+    ``set_scores`` groups (``all``, or ``edit_type=<k>``) of the same run appended (``sets`` and
+    the scores stacked by ``stack_runs`` with the same run names); unchanged when no run has set
+    scores. Rows without a matching group get NaN."""
     if sets.empty:
         return aggregated
     by_type = "edit_type" in aggregated.columns
@@ -80,18 +125,22 @@ def with_set_scores(aggregated: pd.DataFrame, sets: pd.DataFrame) -> pd.DataFram
         if by_type
         else ["all"] * len(aggregated)
     )
-    lookup = sets.drop_duplicates(["method", "group"], keep="last").set_index(["method", "group"])
+    keys = [RUN_KEY, "group"]
+    lookup = sets.drop_duplicates(keys, keep="last").set_index(keys)
     out = aggregated.copy()
     for column in SET_COLUMNS:
         out[column] = [
-            lookup[column].get((method, group), float("nan"))
-            for method, group in zip(aggregated["method"], groups)
+            lookup[column].get((run, group), float("nan"))
+            for run, group in zip(aggregated[RUN_KEY], groups)
         ]
     return out
 
 
 def label(column: str) -> str:
-    """Display header: name, paper scale and better direction (``psnr_unedit_part ↑``)."""
+    """Display header: name, paper scale and better direction (``psnr_unedit_part ↑``); a run's
+    key is headed ``run``."""
+    if column == RUN_KEY:
+        return "run"
     scale = scale_of(column)
     unit = f" ×10{_SUPERSCRIPT.get(round(math.log10(scale)), '')}" if scale != 1 else ""
     if column in METRICS:
@@ -177,10 +226,13 @@ def match_paper(method: str, paper: pd.DataFrame) -> pd.Series | None:
 
 
 def compare_paper(aggregated: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
-    """Ours beside the paper for the matching methods, with absolute and relative deltas.
+    """Ours beside the paper for the rows whose method matches, with absolute and relative
+    deltas.
 
-    Four rows per matched method: ``ours``, ``paper``, ``delta`` (ours - paper) and
-    ``delta_%`` (100 * delta / paper), over the headline columns, in paper units.
+    Four rows per matched row of ``aggregated`` (so per run, when it is ``aggregate``'s default):
+    ``ours``, ``paper``, ``delta`` (ours - paper) and ``delta_%`` (100 * delta / paper), over the
+    headline columns, in paper units. Two runs of one method each get their block, the paper's
+    row repeated, so each run's deltas sit under its own numbers.
     """
     columns = [c for c in HEADLINE if c in aggregated.columns and c in paper.columns]
     out = []
@@ -188,7 +240,10 @@ def compare_paper(aggregated: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame
         published = match_paper(str(ours["method"]), paper)
         if published is None:
             continue
-        base = {"method": ours["method"], "paper_row": published["key"]}
+        base = {"method": ours["method"]}
+        if RUN_KEY in aggregated.columns:
+            base[RUN_KEY] = ours[RUN_KEY]
+        base["paper_row"] = published["key"]
         if "profile" in aggregated.columns:
             base["profile"] = ours["profile"]
         rows = {kind: dict(base, kind=kind) for kind in ("ours", "paper", "delta", "delta_%")}

@@ -14,6 +14,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from piebench.cli_errors import user_message
+from piebench.conf_help import config_help
 from piebench.config_schema import ConfigError
 from piebench.metrics.weights import MissingWeightsError
 from piebench.models.loading import ModelLoadError
@@ -61,15 +62,25 @@ STEPS.register("generate")((_generate, "images over style.guidance for style.mod
 STEPS.register("evaluate")((_evaluate, "FID/KID vs style images, CLIP vs prompts, table + curve"))
 
 
+HELP_FLAGS = ("-h", "--help")
+
+
 def usage() -> str:
     lines = ["usage: python -m piebench style <step> [key=value ...]", "", "steps:"]
     return "\n".join(lines + [f"  {name:<9} {STEPS.get(name)[1]}" for name in STEPS])
 
 
+def step_help(step: str) -> str:
+    """``style <step> --help``: what the step does and every config key (``conf/style.yaml``);
+    the flag never reaches Hydra, whose override parser cannot read it."""
+    usage_line = f"usage: python -m piebench style {step} [key=value ...]"
+    return f"{usage_line}\n\n{STEPS.get(step)[1]}\n\n{config_help('style')}"
+
+
 def main(argv: list[str]) -> int:
     """Run one step; exit status 0 done, 1 a named user error, 2 an unknown step."""
-    if not argv or argv[0] in ("-h", "--help", "help"):
-        print(usage())
+    if not argv or argv[0] in (*HELP_FLAGS, "help"):
+        print(f"{usage()}\n\n{config_help('style')}")
         return 0
     step, overrides = argv[0], argv[1:]
     try:
@@ -77,6 +88,9 @@ def main(argv: list[str]) -> int:
     except UnknownNameError as err:
         print(f"piebench style: {err}\n\n{usage()}", file=sys.stderr)
         return 2
+    if set(HELP_FLAGS) & set(overrides):
+        print(step_help(step))
+        return 0
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from piebench.style.config import load_config

@@ -19,10 +19,10 @@ from piebench.__main__ import main
 from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
 from piebench.metrics.registry import METRICS
 from piebench.report.gallery import marked_segments
-from piebench.report.gather import run_keys
 from piebench.report.html import embed_json
 from tests.report.conftest import FAILED_ID, PAGE_SIZE
 from tests.report.page import read_page, table_text
+from tests.scoring.test_cli import overrides
 
 REPORT_JS = Path(__file__).resolve().parents[2] / "piebench" / "report" / "assets" / "report.js"
 
@@ -116,8 +116,8 @@ def test_tables_are_the_table_commands(tiny_runs, report_dir, capsys):
     shown_compare = table_text(compare)
     assert shown_compare[0] == printed[len(per_method)]
     for shown, row in zip(shown_compare[1:], printed[len(per_method) + 1 :]):
-        assert [float(s) if s else s for s in shown[4:]] == pytest.approx(
-            [float(r) for r in row[4:]], abs=0.006
+        assert [float(s) if s else s for s in shown[5:]] == pytest.approx(
+            [float(r) for r in row[5:]], abs=0.006
         )
     per_type = table_text(page.tables["edit-types"][0])
     name_at = per_type[0].index("edit_type_name")
@@ -241,7 +241,7 @@ def test_bad_config_is_one_named_line(tiny_runs, tmp_path, capsys, override, mes
     assert err.startswith("piebench report: ") and message in err and "\n" not in err
 
 
-def test_prompt_marks_run_keys_and_safe_json():
+def test_prompt_marks_and_safe_json():
     assert marked_segments("a [red] car [on] a road") == [
         ("a ", False),
         ("red", True),
@@ -250,6 +250,47 @@ def test_prompt_marks_run_keys_and_safe_json():
         (" a road", False),
     ]
     assert marked_segments("odd [bracket") == [("odd [bracket", False)]
-    assert run_keys(["direct", "a/b c", "direct"]) == ["direct", "a_b_c", "direct-2"]
     embedded = embed_json({"x": "</script><b>&"})
     assert "</script>" not in embedded and json.loads(embedded) == {"x": "</script><b>&"}
+
+
+def test_two_runs_of_one_method_and_name_are_rows_of_their_own(
+    tiny_runs, report_dir, tmp_path, capsys
+):
+    """A copy of the direct run in another folder, scored on two fewer samples: the report's
+    tables (as ``table``'s) have a row per run with its own n, per edit type too, and a paper
+    block per run; the key tells the copy apart (``direct-2``)."""
+    copy = tmp_path / "elsewhere" / "direct"
+    shutil.copytree(tiny_runs.direct, copy, ignore=shutil.ignore_patterns("thumbs"))
+    scores = (copy / "scores_parity.csv").read_text().splitlines()
+    (copy / "scores_parity.csv").write_text("\n".join(scores[:-2]) + "\n")  # 8 of 10 samples
+    runs = [tiny_runs.direct, copy]
+    args = [*overrides(SAMPLE_ROOT, runs, tiny_runs.metrics_cfg), "compare=paper"]
+    out = tmp_path / "report"
+    assert main(["report", *args, f"out={out}"]) == 0
+    capsys.readouterr()
+    page = read_page(out)
+    per_run, compared = (table_text(rows) for rows in page.tables["methods"])
+    per_type = table_text(page.tables["edit-types"][0])
+    assert columns(per_run, "method", "run", "n") == [
+        ("direct", "direct", "10"),
+        ("direct", "direct-2", "8"),
+    ]
+    assert main(["table", "--format", "csv", *args]) == 0
+    printed = [r for r in csv.reader(io.StringIO(capsys.readouterr().out)) if r and r[0][0] != "#"]
+    assert per_run == printed[: len(per_run)]
+    assert columns(compared, "run", "kind") == [
+        (run, kind)
+        for run in ("direct", "direct-2")
+        for kind in ("ours", "paper", "delta", "delta_%")
+    ]
+    scored: dict[str, int] = {}
+    for run, n in columns(per_type, "run", "n"):
+        scored[run] = scored.get(run, 0) + int(n)
+    assert scored == {"direct": 10, "direct-2": 8}
+
+
+def columns(rows: list[list[str]], *names: str) -> list[tuple[str, ...]]:
+    """The cells of the named columns (headed so in ``rows[0]``), one tuple per body row."""
+    at = [rows[0].index(name) for name in names]
+    return [tuple(row[i] for i in at) for row in rows[1:]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -188,3 +189,45 @@ def test_table_rescores_a_run_changed_since_or_scored_elsewhere(
     plain = [a for a in args if not a.startswith("metrics.names")]
     assert main(["table", *plain]) == 0 and len(calls) == 5  # back to the first benchmark
     assert calls[-1] == ["psnr_unedit_part", "mse_unedit_part"]  # the saved metrics, not all 8
+
+
+def csv_parts(printed: str) -> list[pd.DataFrame | str]:
+    """``table --format csv`` output split at its blank lines: tables parsed, captions as text."""
+    parts: list[pd.DataFrame | str] = []
+    for part in printed.strip().split("\n\n"):
+        lines = part.strip().splitlines()
+        body = "\n".join(line for line in lines if not line.startswith("#"))
+        parts.append(pd.read_csv(io.StringIO(body)) if body else lines[0])
+    return parts
+
+
+def test_table_rows_are_runs_even_of_one_method_and_one_name(
+    bench, our_run, tiny_cfg, tmp_path, capsys
+):
+    """outputs/direct and outputs2/direct: one method, one run name, but two results (the second
+    failed one more sample). Each is its own row with its own n and means, per edit type too,
+    and each gets its block beside the paper; a legend says which folder is which key."""
+    other = tmp_path / "outputs2" / "direct"
+    shutil.copytree(our_run, other)
+    records = [json.loads(line) for line in (other / "records.jsonl").read_text().splitlines()]
+    records[0].update(status="failed", error="NaN latents")
+    (other / "records.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    args = overrides(bench, [our_run, other], tiny_cfg)
+    assert main(["table", "--format", "csv", "compare=paper", *args]) == 0
+    _, table, legend, _, compared = csv_parts(capsys.readouterr().out)
+    assert list(table["method"]) == ["direct", "direct"]
+    assert list(table["run"]) == ["direct", "direct-2"] and list(table["n"]) == [2, 1]
+    saved = pd.read_csv(our_run / "scores_parity.csv", dtype={"id": str}).set_index("id")
+    psnr = saved.loc[["000000000000", "111000000000"], "psnr_unedit_part"]
+    expected = [psnr.mean(), psnr.iloc[1]]  # 2 decimals shown
+    assert list(table["psnr_unedit_part ↑"]) == pytest.approx(expected, abs=0.006)
+    assert legend == f"# runs: direct = {our_run}, direct-2 = {other}"
+    assert list(compared["run"]) == ["direct"] * 4 + ["direct-2"] * 4
+    assert list(compared["kind"]) == ["ours", "paper", "delta", "delta_%"] * 2
+    assert main(["table", "--format", "csv", "by=edit_type", *args]) == 0
+    per_type = csv_parts(capsys.readouterr().out)[1]
+    assert list(zip(per_type["run"], per_type["edit_type"], per_type["n"])) == [
+        ("direct", 0, 1),
+        ("direct", 1, 1),
+        ("direct-2", 1, 1),
+    ]

@@ -10,7 +10,7 @@ import torch
 from piebench.metrics.fid import NETWORK
 from piebench.metrics.networks import MetricNetworks
 from piebench.scoring.evaluate import SET_SCORES_FILE, evaluate_run, load_set_scores
-from piebench.scoring.tables import aggregate, display, with_set_scores
+from piebench.scoring.tables import RUN_ROWS, aggregate, display, stack_runs, with_set_scores
 
 
 def sets_frame(network: str = NETWORK) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def sets_frame(network: str = NETWORK) -> pd.DataFrame:
 
 
 def scores() -> pd.DataFrame:
-    return pd.DataFrame(
+    one_run = pd.DataFrame(
         {
             "method": ["direct"] * 3,
             "edit_type": [0, 9, 9],
@@ -38,20 +38,25 @@ def scores() -> pd.DataFrame:
             "psnr_unedit_part": [20.0, 22.0, 24.0],
         }
     )
+    return stack_runs([one_run], ["direct"])
+
+
+def run_sets() -> pd.DataFrame:
+    return stack_runs([sets_frame()], ["direct"])
 
 
 def test_per_edit_type_table_gets_the_style_edit_fid():
-    table = with_set_scores(aggregate(scores(), by=["method", "edit_type"]), sets_frame())
+    table = with_set_scores(aggregate(scores(), by=[*RUN_ROWS, "edit_type"]), run_sets())
     row = table.set_index("edit_type").loc[9]
     assert (row["fid"], row["kid_mean"], row["kid_std"]) == (34.0, 0.02, 0.002)
     assert np.isnan(table.set_index("edit_type").loc[0, "fid"])
-    assert list(table.columns[:4]) == ["method", "edit_type", "n", "psnr_unedit_part"]
+    assert list(table.columns[:5]) == ["method", "run_key", "edit_type", "n", "psnr_unedit_part"]
     assert "fid ↓" in display(table).columns
 
 
 def test_per_method_table_gets_the_whole_run_fid_and_no_sets_changes_nothing():
     plain = aggregate(scores())
-    assert with_set_scores(plain, sets_frame()).loc[0, "fid"] == 12.0
+    assert with_set_scores(plain, run_sets()).loc[0, "fid"] == 12.0
     pd.testing.assert_frame_equal(with_set_scores(plain, pd.DataFrame()), plain)
 
 
