@@ -95,16 +95,20 @@ def aggregate(frame: pd.DataFrame, by: Sequence[str] = RUN_ROWS) -> pd.DataFrame
     """Mean of every metric per group in paper units, with counts.
 
     The default groups are runs (``frame`` from ``stack_runs``); add ``edit_type`` for one row
-    per run and edit type. Only ``status == "ok"`` rows count. Returns one row per group, in
-    the order groups first appear: the ``by`` columns, ``profile`` (the metric profile, when the
-    frame has it), ``n`` (samples scored), each value column (NaN-excluding mean x paper scale)
-    and ``<column>__count`` (non-NaN values behind that mean).
+    per run and edit type. Only ``status == "ok"`` rows count towards the means. Returns one
+    row per group, in the order groups first appear: the ``by`` columns, ``profile`` (the metric
+    profile, when the frame has it), ``n`` (samples scored), ``failed`` (samples the method
+    failed on or that could not be scored: a mean over fewer samples than asked for says so),
+    each value column (NaN-excluding mean x paper scale) and ``<column>__count`` (non-NaN
+    values behind that mean). A group whose every sample failed keeps its row (n = 0).
     """
     ok = frame[frame["status"] == "ok"]
     columns = [c for c in value_columns(frame) if not ok[c].isna().all()] if len(ok) else []
     keys = [*by, "profile"] if "profile" in frame.columns else list(by)
+    passed = (frame["status"] == "ok").rename("n")
+    counts = passed.groupby([frame[k] for k in keys], sort=False, dropna=False)
+    out = pd.DataFrame({"n": counts.sum(), "failed": counts.size() - counts.sum()})
     grouped = ok.groupby(keys, sort=False, dropna=False)
-    out = grouped.size().rename("n").to_frame()
     for column in columns:
         out[column] = grouped[column].mean() * scale_of(column)
     for column in columns:

@@ -226,8 +226,13 @@ def test_table_rows_are_runs_even_of_one_method_and_one_name(
     assert list(compared["kind"]) == ["ours", "paper", "delta", "delta_%"] * 2
     assert main(["table", "--format", "csv", "by=edit_type", *args]) == 0
     per_type = csv_parts(capsys.readouterr().out)[1]
-    assert list(zip(per_type["run"], per_type["edit_type"], per_type["n"])) == [
-        ("direct", 0, 1),
-        ("direct", 1, 1),
-        ("direct-2", 1, 1),
+    rows = zip(per_type["run"], per_type["edit_type"], per_type["n"], per_type["failed"])
+    assert list(rows) == [  # a type whose samples all failed keeps its row (n = 0)
+        ("direct", 0, 1, 0),
+        ("direct", 1, 1, 0),
+        ("direct", 9, 0, 1),
+        ("direct-2", 0, 0, 1),
+        ("direct-2", 1, 1, 0),
+        ("direct-2", 9, 0, 1),
     ]
+    assert list(table["failed"]) == [1, 2]

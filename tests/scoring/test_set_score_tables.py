@@ -50,7 +50,14 @@ def test_per_edit_type_table_gets_the_style_edit_fid():
     row = table.set_index("edit_type").loc[9]
     assert (row["fid"], row["kid_mean"], row["kid_std"]) == (34.0, 0.02, 0.002)
     assert np.isnan(table.set_index("edit_type").loc[0, "fid"])
-    assert list(table.columns[:5]) == ["method", "run_key", "edit_type", "n", "psnr_unedit_part"]
+    assert list(table.columns[:6]) == [
+        "method",
+        "run_key",
+        "edit_type",
+        "n",
+        "failed",
+        "psnr_unedit_part",
+    ]
     assert "fid ↓" in display(table).columns
 
 
