@@ -82,6 +82,12 @@ def build_report(cfg: DictConfig) -> Path:
     if cfg.compare not in (None, "paper"):
         raise ConfigError(f"unknown compare={cfg.compare!r}; valid: paper or null")
     out = Path(str(cfg.out)).expanduser()
+    try:  # before any scoring or picture: an unusable out= fails once, not once per sample
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic("", out / ".write-test")
+        (out / ".write-test").unlink()
+    except OSError as err:
+        raise ConfigError(f"out={cfg.out}: cannot write there ({err.strerror or err})") from None
     inputs = gather(cfg)
     sections = method_sections(inputs, cfg.compare)
     pictures = build_gallery(inputs, out, thumb_size, bool(cfg.data.get("mask_border", True)))

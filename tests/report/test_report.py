@@ -230,6 +230,7 @@ def test_thumbnails_are_reused_until_their_source_changes(tiny_runs, tmp_path):
     ("override", "message"),
     [
         ("thumb_size=0", "thumb_size must be a positive integer"),
+        ("out=/proc/piebench-report", "out=/proc/piebench-report: cannot write there"),
         ("compare=table2", "unknown compare='table2'"),
         ("runs=[]", "no run folders given"),
         ("thumbsize=3", "unknown config key 'thumbsize' (did you mean 'thumb_size'?)"),
