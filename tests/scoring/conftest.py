@@ -94,7 +94,12 @@ def our_run(bench: Path, tmp_path: Path) -> Path:
             }
         )
     (run / "records.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    manifest = {"method": "direct", "run_name": "direct", "config": {"model": {"id": "tiny-sd"}}}
+    manifest = {
+        "method": "direct",
+        "run_name": "direct",
+        "config": {"model": {"id": "tiny-sd"}},
+        "finished": "2026-12-03T10:00:00+00:00",
+    }
     (run / "manifest.json").write_text(json.dumps(manifest))
     return run
 
