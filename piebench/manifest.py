@@ -146,3 +146,25 @@ def build_manifest(
         },
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+INVOCATION_KEYS = ("started", "finished", "device", "numerics", "dtype", "versions", "git_hash")
+
+
+def previous_invocations(path: Path) -> list[dict[str, Any]]:
+    """The invocations the manifest at ``path`` records (none when absent). A run resumed
+    several times, maybe on other machines or library versions, keeps each one's facts; an
+    interrupted invocation (no ``finished``) and a manifest from before this history count as
+    one each."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text(encoding="utf-8"))
+    history = list(old.get("invocations") or [])
+    if "invocations" not in old or "finished" not in old:  # its own (or an interrupted) one
+        history.append({k: old[k] for k in (*INVOCATION_KEYS, "summary") if k in old})
+    return history
+
+
+def invocation(manifest: dict[str, Any], summary: dict[str, int]) -> dict[str, Any]:
+    """This invocation's entry of the history: its time, machine, software and what it did."""
+    return {**{k: manifest[k] for k in INVOCATION_KEYS if k in manifest}, "summary": summary}

@@ -43,6 +43,8 @@ from piebench.manifest import (
     dataset_fingerprint,
     identity_differences,
     identity_hash,
+    invocation,
+    previous_invocations,
     run_identity,
 )
 from piebench.memory import AutoBatch, is_device_failure, is_out_of_memory
@@ -501,6 +503,10 @@ class Runner:
         records, todo = self._open_records(benchmark)
         manifest = build_manifest(config, model.device, model.dtype, benchmark.root, identity)
         sharded = self.num_shards > 1
+        path = self._shard_manifest_path() if sharded else self.run_dir / "manifest.json"
+        history = previous_invocations(path)
+        if not sharded:
+            manifest["invocations"] = history
         if sharded:  # shard-specific facts go to the shard's own file
             shard_manifest = {
                 "shard": self.shard,
@@ -527,6 +533,8 @@ class Runner:
             "failed": self.summary.failed,
             "skipped": self.summary.skipped,
         }
-        path = self._shard_manifest_path() if sharded else self.run_dir / "manifest.json"
+        target["invocations"] = [*history, invocation(target, target["summary"])]
+        statuses = [row["status"] for row in records.latest.values()]  # every shard's too
+        target["folder_records"] = {s: statuses.count(s) for s in ("ok", "failed")}
         write_json_atomic(target, path)
         return self.summary
