@@ -30,9 +30,12 @@ $py -c "import torch, diffusers, transformers; print('torch', torch.__version__,
 torch.cuda.is_available(), 'diffusers', diffusers.__version__, 'transformers', transformers.__version__)"
 
 stage "smoke: every editing method, tiny model, 2 samples, 5 steps on $device"
-timeout 150 $py -m piebench run -m method=ddim,npi,direct,nti,edict,bld,pix2pix_zero model=tiny \
+timeout 150 $py -m piebench run -m method=ddim,npi,direct,nti,edict,bld model=tiny \
   model.device="$device" method.steps=5 data.limit=2 evaluate=false progress=false \
   output_dir=/tmp/kit-smoke | grep -E "edited|error" || echo "smoke: FAILED"
+timeout 60 $py -m piebench run method=pix2pix_zero method.caption=source_prompt model=tiny \
+  model.device="$device" method.steps=5 data.limit=2 evaluate=false progress=false \
+  output_dir=/tmp/kit-smoke | grep -E "edited|error" || echo "smoke: FAILED"  # no BLIP there
 
 if [ -d .parity ]; then
   stage "reference parity on $device (CPU float32 bounds)"

@@ -10,7 +10,8 @@ Defaults reproduce PIE-Bench's reference variant (``run_editing_blended_latent_d
 - everything in the model dtype (the reference: fp16), with the scheduler's alpha-bars in that
   dtype too, as diffusers 0.10's ``add_noise`` left them; uint8 by rounding;
 - randomness per sample from the sample's own generator (seed 1234): the start latent, then one
-  draw per step, in float32 on the CPU, then cast.
+  draw per step, in float32 on the CPU, then cast. That is the reference run on a CPU; on a GPU
+  it draws the per-step noise from the CUDA generator, which a CPU draw cannot replay.
 
 Options from the paper, off by default: progressive mask shrinking (``mask_shrink``), a start from
 the noised source (``start_from_source``), per-sample decoder fine-tuning for background

@@ -5,11 +5,13 @@ Notation (code -> paper): ``caption`` -> c, the text of the source image; ``dire
 Delta c_edit = mean(E(target sentences)) - mean(E(source sentences)) over all 77 positions;
 ``maps`` -> M_t, the cross-attention maps; ``trajectory`` -> the inverted x_0 ... x_T.
 
-1. Caption: BLIP (``caption=blip``, see ``piebench.models.captioner``) or the PIE-Bench source
-   prompt (``caption=source_prompt``, offline). It is the prompt of the inversion and of both
+1. Caption: BLIP (``caption=blip``, the default and the reference's; see
+   ``piebench.models.captioner``) or the PIE-Bench source prompt (``caption=source_prompt``,
+   offline, as the parity fixtures were made). It is the prompt of the inversion and of both
    editing passes, and their negative prompt.
-2. Inversion: x_0 = a VAE posterior sample (the sample's own generator: ``randn((1,4,h,w))`` first
-   thing after seeding, as the reference draws it right after ``manual_seed``) x scaling factor;
+2. Inversion: x_0 = a VAE posterior sample (the sample's own CPU generator: ``randn((1,4,h,w))``
+   first thing after seeding, as the reference draws it right after ``manual_seed`` when run on a
+   CPU; on a GPU it draws from the CUDA generator, which no CPU draw replays) x scaling factor;
    conditional-only DDIM inversion with the caption on the reference's grid, each step's noise
    regularised per sample (``piebench.sampler.regularized_inversion``, ``noise_regularization``;
    shifts from ``random.Random(seed)`` per sample).

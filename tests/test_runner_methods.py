@@ -21,7 +21,10 @@ def test_every_method_and_task_runs_through_the_runner(method, task, dtype, tmp_
     gradients (NTI, pix2pix-zero) and P2P's explicit layers included."""
     if task == "reconstruct" and not METHODS.get(method).reconstructs:
         pytest.skip(f"{method} has no reconstruction task")
-    extra = ["method.inner_steps=2"] if method == "nti" else []
+    extra = {  # NTI: fewer Adam steps; pix2pix-zero: no BLIP weights offline
+        "nti": ["method.inner_steps=2"],
+        "pix2pix_zero": ["method.caption=source_prompt"],
+    }.get(method, [])
     cfg = compose_config(
         f"method={method}",
         f"task={task}",

@@ -32,6 +32,9 @@ OFF = RegularizationSettings(lambda_ac=0.0, lambda_kl=0.0)
 
 
 def method(model, steps=4, **cfg):
+    """pix2pix-zero on ``model``, captioned offline with the source prompt unless ``cfg`` says
+    otherwise (the default, BLIP, has no weights here)."""
+    cfg = {"caption": "source_prompt", **cfg}
     return METHODS.get("pix2pix_zero")(model, method_config("pix2pix_zero", steps, **cfg))
 
 
@@ -224,6 +227,13 @@ def test_sentence_banks_give_one_direction_for_every_sample(tiny_model, tmp_path
         method(tiny_model, **{"sentences.source": str(tmp_path / "cat.txt")})
 
 
+def test_the_default_caption_is_blip_as_the_reference_makes_it(tiny_model, tmp_path):
+    cfg = method_config("pix2pix_zero", caption_model=str(tmp_path / "no-blip"))
+    assert cfg.caption == "blip"
+    with pytest.raises(RuntimeError, match="method.caption=source_prompt"):
+        METHODS.get("pix2pix_zero")(tiny_model, cfg)
+
+
 def test_blip_caption_without_weights_stops_with_the_key_named(tiny_model, tmp_path):
     with pytest.raises(RuntimeError, match="method.caption_model"):
         method(tiny_model, caption="blip", caption_model=str(tmp_path / "no-blip"))
@@ -239,6 +249,7 @@ def test_both_inversions_run_score_and_sit_beside_their_paper_rows(tmp_path, cap
     for inversion, run_name in (("ddim", "pix2pix_zero"), ("direct", "pix2pix_zero_direct")):
         cfg = compose_config(
             "method=pix2pix_zero",
+            "method.caption=source_prompt",
             f"method.inversion={inversion}",
             f"run_name={run_name}",
             "model=tiny",

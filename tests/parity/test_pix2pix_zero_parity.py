@@ -1,5 +1,5 @@
 """pix2pix-zero against the reference implementation on the parity checkpoint, sample 000000000000
-(both variants; README section 8 of the parity folder; the default ``caption=source_prompt``).
+(both variants; README section 8 of the parity folder; ``caption=source_prompt``, as the fixtures).
 
 Why steps and not the final images: on this tiny random checkpoint the 50 denoising steps of both
 editing passes are chaotic. A difference of ~3e-6 in one UNet output (diffusers 0.14 vs ours)
@@ -57,6 +57,7 @@ def direct(parity_dir: Path):
     """The Direct Inversion variant on the parity checkpoint, its batch and its inversion."""
     cfg = compose_config(
         "method=pix2pix_zero",
+        "method.caption=source_prompt",  # as the fixtures were made
         "method.inversion=direct",
         f"model.path={parity_dir / 'checkpoint' / 'tiny-sd-v1'}",
         "model.device=cpu",
