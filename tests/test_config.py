@@ -54,6 +54,13 @@ def test_defaults_are_the_reference_protocol():
     assert cfg.jpeg_quality == 75 and cfg.image_format == "jpg" and cfg.data.mask_border
 
 
+def test_method_defaults_are_their_reference_scripts_defaults():
+    """run_editing_edict.py edits with edict+p2p unless told otherwise; run_editing_pix2pix_zero.py
+    captions every source image with BLIP."""
+    assert compose_config("method=edict").method.p2p is True
+    assert compose_config("method=pix2pix_zero").method.caption == "blip"
+
+
 def test_tiny_model_shrinks_resolution_and_steps():
     cfg = compose_config("model=tiny")
     assert cfg.data.resolution == 64 and cfg.method.steps == 10

@@ -15,6 +15,8 @@ from tests.conftest import compose_config, make_batch, method_config
 
 
 def build(model, **overrides):
+    """EDICT on ``model``; "direct forward" (``p2p=False``) unless ``overrides`` say otherwise."""
+    overrides = {"p2p": False, **overrides}
     return METHODS.get("edict")(model, method_config("edict", **overrides))
 
 
