@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import DictConfig
 
@@ -22,6 +23,7 @@ from piebench.config_schema import ConfigError
 from piebench.resources import config_dir
 
 _NOT_OVERRIDABLE = re.compile(r"Could not override '([^']+)'")
+MULTIRUN_FLAGS = {"-m", "--multirun"}
 
 
 def compose_conf(name: str, overrides: Sequence[str]) -> DictConfig:
@@ -43,17 +45,46 @@ def compose_conf(name: str, overrides: Sequence[str]) -> DictConfig:
 
 
 def composition_error(name: str, argv: Sequence[str]) -> str | None:
-    """Why ``conf/<name>.yaml`` cannot be composed with a single run's command line, as one
-    message, or None. The ``@hydra.main`` commands (run, bench) ask first, so a typo there reads
-    as in the other commands instead of ending in Hydra's search path; command lines with flags
-    (``-m`` sweeps, ``--cfg``) are left to Hydra."""
-    if any(arg.startswith("-") for arg in argv):
+    """Why ``conf/<name>.yaml`` cannot be composed with a command line, as one message, or
+    None. The ``@hydra.main`` commands (run, bench) ask first, so a typo there reads as in the
+    other commands instead of ending in Hydra's search path; a ``-m`` sweep has each swept value
+    tried once (``sweep_jobs``) before any job starts; other flags (``--cfg``) are left to Hydra."""
+    flags = [arg for arg in argv if arg.startswith("-")]
+    if flags and set(flags) - MULTIRUN_FLAGS:
         return None
-    try:
-        compose_conf(name, argv)
-    except (ConfigError, HydraException) as err:
-        return user_message(err)
+    overrides = [arg for arg in argv if not arg.startswith("-")]
+    jobs = sweep_jobs(overrides) if flags else [overrides]
+    for job in jobs or []:
+        try:
+            compose_conf(name, job)
+        except (ConfigError, HydraException) as err:
+            where = f"the sweep's job `{' '.join(job)}`: " if flags and len(jobs) > 1 else ""
+            return where + user_message(err)
     return None
+
+
+def sweep_jobs(overrides: Sequence[str]) -> list[list[str]] | None:
+    """Enough jobs of a ``-m`` sweep to try every swept value once: each value of each swept key
+    with the first value of the others (None when a sweep cannot be listed, e.g. an interval
+    for an optimiser sweeper: then Hydra checks it)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        values = [
+            list(o.sweep_string_iterator())
+            if o.is_sweep_override()
+            else [o.get_value_element_as_str()]
+            for o in parsed
+        ]
+    except (HydraException, ValueError, TypeError):
+        return None
+    keys = [o.get_key_element() for o in parsed]
+    first = [options[0] if options else "" for options in values]
+    jobs = [[f"{k}={v}" for k, v in zip(keys, first)]]
+    for i, options in enumerate(values):
+        for value in options[1:]:
+            job = [*first[:i], value, *first[i + 1 :]]
+            jobs.append([f"{k}={v}" for k, v in zip(keys, job)])
+    return jobs
 
 
 def dotted_keys(cfg: DictConfig, prefix: str = "") -> Iterator[str]:

@@ -171,6 +171,19 @@ def test_unknown_method_lists_valid_names():
     )
 
 
+def test_a_sweep_with_one_bad_value_stops_before_any_job(tmp_path):
+    """Every swept value is composed once before Hydra launches anything: no job runs, no
+    multirun.yaml is left, and the message names the job that cannot be composed."""
+    cmd = [sys.executable, "-m", "piebench", "run", "-m", "method=ddim,dirct", "model=tiny"]
+    result = subprocess.run(
+        [*cmd, f"output_dir={tmp_path}"], check=False, capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the sweep's job `method=dirct" in result.stderr
+    assert "Could not find 'method/dirct'" in result.stderr
+    assert "Config search path" not in result.stderr and not list(tmp_path.iterdir())
+
+
 def test_a_mistyped_key_names_the_closest_keys():
     result = piebench_run("metho.steps=3", "model=tiny")
     assert result.returncode == 2
