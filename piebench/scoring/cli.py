@@ -29,12 +29,14 @@ from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.metrics.weights import MissingWeightsError
 from piebench.registry import UnknownNameError
 from piebench.scoring.evaluate import (
+    SELECTION_KEYS,
     check_metrics_config,
     current_state,
     evaluate_run,
     load_set_scores,
     metric_names,
     scores_path,
+    selected_rows,
     stale_reason,
 )
 from piebench.scoring.leaderboard import leaderboard
@@ -133,6 +135,8 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
     wanted = [] if names == list(DEFAULT_METRICS) else names
     networks = MetricNetworks(metrics_cfg)  # shared: each network loads once per command
     runs = [open_run(run_dir) for run_dir in cfg.runs]  # a mistyped folder fails at once
+    # evaluate scores what data.* selects; the views score whole runs and show the selection
+    scoring_cfg = data_cfg if force else omit(data_cfg, SELECTION_KEYS)
     out = []
     for run_dir, run in zip(cfg.runs, runs):
         path = scores_path(run.path, profile.name)
@@ -140,19 +144,25 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
             "evaluate scores again"
             if force
             else stale_reason(
-                path, profile, wanted, current_state(run, data_cfg.get("root"), data_cfg)
+                path, profile, wanted, current_state(run, data_cfg.get("root"), scoring_cfg)
             )
         )
         if reason:
             logger.info("%s: scoring (%s)", run_dir, reason)
             kept = None if force else wanted or _saved_names(path)
             chosen = {**metrics_cfg, "names": kept or names}
-            evaluate_run(run_dir, metrics_cfg=chosen, data_cfg=data_cfg, networks=networks)
+            evaluate_run(run_dir, metrics_cfg=chosen, data_cfg=scoring_cfg, networks=networks)
         else:
             logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
             _note_missing(path, names)
-        out.append(load_scores(path.parent, profile.name))
+        frame, meta = load_scores(path.parent, profile.name)
+        out.append((frame if force else selected_rows(frame, run, data_cfg), meta))
     return out
+
+
+def omit(mapping: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``mapping`` without ``keys``."""
+    return {key: value for key, value in mapping.items() if key not in keys}
 
 
 def _saved_names(path: Path) -> list[str] | None:

@@ -94,6 +94,21 @@ def current_state(
     return scoring_state(run, root, _select_samples(run, root, data_cfg))
 
 
+SELECTION_KEYS = ("types", "ids", "limit")
+
+
+def selected_rows(frame: pd.DataFrame, run: RunFolder, data_cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of a run's scores that ``data.types / ids / limit`` select (all without them):
+    how ``table`` and ``report`` narrow what they show without scoring a subset over the saved
+    scores of the whole run."""
+    if all(data_cfg.get(key) is None for key in SELECTION_KEYS):
+        return frame
+    root = benchmark_root(run, data_cfg.get("root"))
+    bench = load_benchmark(root, *(data_cfg.get(key) for key in SELECTION_KEYS))
+    keep = {s.id for s in bench.samples} | {e.sample_id for e in bench.invalid}
+    return frame[frame["id"].astype(str).isin(keep)].reset_index(drop=True)
+
+
 def check_metrics_config(metrics_cfg: Mapping[str, Any]) -> None:
     """Check everything in ``metrics`` that needs no network (names, profile, batch size,
     device, FID switches), so ``run`` stops on a typo before hours of editing, not after."""

@@ -157,10 +157,10 @@ def test_table_shows_a_run_scored_on_a_few_metrics_without_rescoring(
 
 
 def test_table_rescores_a_run_changed_since_or_scored_elsewhere(
-    bench, our_run, tmp_path, monkeypatch
+    bench, our_run, tmp_path, monkeypatch, capsys
 ):
-    """Saved scores stand for the run's records, benchmark and samples when scored: a run
-    extended or redone since, another benchmark or another selection is scored again."""
+    """Saved scores stand for the run's records and benchmark when scored: a run extended or
+    redone since, or another benchmark, is scored again; a selection only narrows the view."""
     nowhere = str(tmp_path / "none.pth")
     args = [
         f"runs=[{our_run}]",
@@ -182,12 +182,18 @@ def test_table_rescores_a_run_changed_since_or_scored_elsewhere(
         f.write((our_run / "records.jsonl").read_text().splitlines()[0] + "\n")
     assert main(["table", *args]) == 0 and len(calls) == 2
     assert main(["table", *args]) == 0 and len(calls) == 2
-    assert main(["table", *args, "data.limit=1"]) == 0 and len(calls) == 3
+    saved = len(pd.read_csv(our_run / "scores_parity.csv"))
+    capsys.readouterr()
+    # a selection narrows what is shown: no scoring, the saved scores of the whole run stay
+    assert main(["table", "--format", "csv", *args, "data.limit=1"]) == 0 and len(calls) == 2
+    shown = csv_parts(capsys.readouterr().out)[1]
+    assert (shown["n"].iloc[0], shown["failed"].iloc[0]) == (1, 0)
+    assert len(pd.read_csv(our_run / "scores_parity.csv")) == saved
     other = tmp_path / "bench-copy"
     shutil.copytree(bench, other)
-    assert main(["table", *args[:1], f"data.root={other}", *args[2:]]) == 0 and len(calls) == 4
+    assert main(["table", *args[:1], f"data.root={other}", *args[2:]]) == 0 and len(calls) == 3
     plain = [a for a in args if not a.startswith("metrics.names")]
-    assert main(["table", *plain]) == 0 and len(calls) == 5  # back to the first benchmark
+    assert main(["table", *plain]) == 0 and len(calls) == 4  # back to the first benchmark
     assert calls[-1] == ["psnr_unedit_part", "mse_unedit_part"]  # the saved metrics, not all 8
 
 
