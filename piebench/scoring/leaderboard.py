@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from piebench.metrics.registry import scale_of
-from piebench.scoring.tables import HEADLINE
+from piebench.scoring.tables import HEADLINE, run_keys
 
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "method",
@@ -54,7 +54,11 @@ def leaderboard_row(frame: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str, A
 
 
 def leaderboard(scored: list[tuple[pd.DataFrame, Mapping[str, Any]]]) -> pd.DataFrame:
-    """The leaderboard frame for several runs, columns in ``LEADERBOARD_COLUMNS`` order."""
-    return pd.DataFrame(
+    """The leaderboard frame for several runs, columns in ``LEADERBOARD_COLUMNS`` order; ``run``
+    holds each run's key (``run_keys``: a name given twice becomes ``direct``, ``direct-2``), as
+    the tables and the report name runs."""
+    board = pd.DataFrame(
         [leaderboard_row(f, m) for f, m in scored], columns=list(LEADERBOARD_COLUMNS)
     )
+    board["run"] = run_keys([str(name) for name in board["run"]])
+    return board

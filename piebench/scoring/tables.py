@@ -52,17 +52,19 @@ MASK_INPUT_NOTE = (
 )
 _SUPERSCRIPT = {3: "³", 4: "⁴", 2: "²"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
+REPORT_COLUMNS = ("source", "mask")  # the report's picture folders beside the runs' ones
 
 
 def run_keys(names: Sequence[str]) -> list[str]:
-    """Folder-safe, unique keys for run names (``a/b`` -> ``a_b``; a repeat gets ``-2``, ...).
+    """Folder-safe, unique keys for run names (``a/b`` -> ``a_b``; a repeat gets ``-2``, ...; so
+    does a run named like one of the report's own picture columns, ``source`` or ``mask``).
 
     The report names its picture folders by them, so tables and report use the same keys."""
     keys: list[str] = []
     for name in names:
         base = _UNSAFE.sub("_", name) or "run"
         key, number = base, 1
-        while key in keys:
+        while key in keys or key in REPORT_COLUMNS:
             number += 1
             key = f"{base}-{number}"
         keys.append(key)

@@ -211,6 +211,14 @@ def test_runs_of_one_name_from_two_folders_stay_apart():
     )
     assert run_legend(["base", "ddim_g2"], ["out/base", "out/ddim_g2"]) is None
     assert run_keys(["direct", "a/b c", "direct"]) == ["direct", "a_b_c", "direct-2"]
+    # the report's own picture folders are never a run's key
+    assert run_keys(["source", "mask", "source"]) == ["source-2", "mask-2", "source-3"]
+
+
+def test_leaderboard_names_a_run_name_given_twice_apart(frame):
+    one = frame[frame["run"] == frame["run"].iloc[0]]
+    meta = {"run": "direct", "method": "direct"}
+    assert list(leaderboard([(one, meta), (one, meta)])["run"]) == ["direct", "direct-2"]
 
 
 def test_compare_paper_has_a_block_per_run_of_a_method():
