@@ -179,9 +179,13 @@ def mask_marked(method: str) -> str:
     return method + MASK_INPUT_MARK if method in MASK_INPUT_METHODS else method
 
 
-def _cell(value: float, count: int, n: int) -> str:
-    text = "nan" if pd.isna(value) else f"{value:.2f}"
-    return text if count == n else f"{text} (n={count})"
+def _cell(value: float, count: float, n: int) -> str:
+    """A mean to 2 decimals, with the count behind it when NaNs were left out; blank when the
+    group has no value at all (every sample failed, or a reference folder's timings)."""
+    if pd.isna(value) or pd.isna(count) or not count:
+        return ""
+    text = f"{value:.2f}"
+    return text if count == n else f"{text} (n={int(count)})"
 
 
 def caption(text: str, fmt: str) -> str:

@@ -242,3 +242,5 @@ def test_table_rows_are_runs_even_of_one_method_and_one_name(
         ("direct-2", 9, 0, 1),
     ]
     assert list(table["failed"]) == [1, 2]
+    nothing = per_type[per_type["n"] == 0]  # blank cells, not "nan (n=nan)"
+    assert nothing["psnr_unedit_part ↑"].isna().all() and nothing["total_s ↓"].isna().all()
