@@ -168,6 +168,17 @@ class BLDSchema(MethodSchema):
     clip_model: str
 
 
+@dataclass
+class BenchSchema:
+    warmup: bool
+    baseline: bool
+    baseline_limit: int | None = at_least(1)
+    metrics: bool
+    metric_networks: str = choice("configured", "random")
+    out_dir: str
+    work_dir: str | None
+
+
 METHOD_SCHEMAS: dict[str, type[MethodSchema]] = {
     "bld": BLDSchema,
     "ddim": DDIMSchema,
@@ -235,6 +246,8 @@ def validate(cfg: DictConfig) -> None:
             f"config key data.resolution={cfg.data.resolution}: must be a multiple of 8"
         )
     _check(cfg.model, ModelSchema, "model.")
+    if "bench" in cfg:
+        _check(cfg.bench, BenchSchema, "bench.")
     schema = METHOD_SCHEMAS.get(str(cfg.method.name), MethodSchema)
     _check(cfg.method, schema, "method.")
     if "editor" in cfg.method:

@@ -114,6 +114,21 @@ def test_bench_config_that_cannot_compose_exits_2_in_one_message(tmp_path, capsy
     assert "Could not find 'model/tinyy'" in err and "Config search path" not in err
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("bench.baseline_limit=0", "bench.baseline_limit=0: must be >= 1"),
+        ("bench.baseline_limit=abc", "bench.baseline_limit"),
+        ("bench.baseline=maybe", "bench.baseline"),
+    ],
+)
+def test_bench_keys_are_typed(tmp_path, capsys, override, message):
+    assert main(["bench", "model=tiny", override, f"bench.out_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.glob("*.csv"))
+
+
 def test_bench_bad_value_exits_2_naming_the_key(tmp_path, capsys):
     args = ["bench", "model=tiny", "batch_size=0", f"bench.out_dir={tmp_path}"]
     assert main(args) == 2
