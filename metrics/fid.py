@@ -82,6 +82,14 @@ def fid_weights_found(weights: str | Path | None = None) -> bool:
     return any(torch_hub_checkpoint(n).is_file() for n in (INCEPTION_FILE, TORCH_FIDELITY_FILE))
 
 
+def check_resize(resize: str) -> None:
+    """``metrics.fid.resize`` must be one of ``RESIZE_MODES`` (``ConfigError`` naming them)."""
+    if resize not in RESIZE_MODES:
+        raise ConfigError(
+            f"config key metrics.fid.resize={resize!r}: valid values {', '.join(RESIZE_MODES)}"
+        )
+
+
 def build_inception(
     weights: str | Path | None = None, resize: str = "tf_bilinear"
 ) -> InceptionFeatures:
@@ -91,10 +99,7 @@ def build_inception(
     another network's (e.g. torchvision's ImageNet Inception-v3), ``ConfigError`` for an
     unknown ``metrics.fid.resize``.
     """
-    if resize not in RESIZE_MODES:
-        raise ConfigError(
-            f"config key metrics.fid.resize={resize!r}: valid values {', '.join(RESIZE_MODES)}"
-        )
+    check_resize(resize)
     network_name = "FID Inception-v3 (FID/KID)"
     fetch = f"{INCEPTION_URL} (or torch-fidelity's {TORCH_FIDELITY_FILE}, the same weights)"
     path = find_weights(

@@ -121,6 +121,7 @@ class RunRecords:
     def __init__(self, run_dir: Path, name: str = RECORDS_FILE) -> None:
         self.path = run_dir / name
         self.latest, self.corrupt_lines = parse_run_records(run_dir)
+        self._cut_short = ends_cut_short(self.path)  # only this object appends from now on
 
     def finished(self, sample_id: str, run_dir: Path) -> bool:
         """True when the sample's last record is ok and its image is on disk and readable (an
@@ -137,7 +138,7 @@ class RunRecords:
         """Append ``record`` as one line. A last line cut short by a kill is ended first, so the
         new record is not glued onto it (and lost with it)."""
         row = asdict(record)
-        start = "\n" if ends_cut_short(self.path) else ""
+        start, self._cut_short = ("\n" if self._cut_short else ""), False
         with self.path.open("a", encoding="utf-8") as f:
             f.write(start + json.dumps(row) + "\n")
             f.flush()

@@ -505,9 +505,7 @@ class Runner:
         sharded = self.num_shards > 1
         path = self._shard_manifest_path() if sharded else self.run_dir / "manifest.json"
         history = previous_invocations(path)
-        if not sharded:
-            manifest["invocations"] = history
-        if sharded:  # shard-specific facts go to the shard's own file
+        if sharded:  # shard-specific facts (and the history) go to the shard's own file
             shard_manifest = {
                 "shard": self.shard,
                 "num_shards": self.num_shards,
@@ -515,6 +513,8 @@ class Runner:
                 "numerics": manifest.pop("numerics"),
                 "started": manifest.pop("started"),
             }
+        else:
+            manifest["invocations"] = history
         write_json_atomic(manifest, self.run_dir / "manifest.json")
         write_text_atomic(OmegaConf.to_yaml(OmegaConf.create(config)), self.run_dir / "config.yaml")
         log.info(

@@ -33,7 +33,7 @@ from piebench.device import resolve_device
 from piebench.manifest import dataset_fingerprint
 from piebench.metrics.fid import NETWORK as FID_NETWORK
 from piebench.metrics.fid import (
-    RESIZE_MODES,
+    check_resize,
     fid_from_features,
     fid_weights_found,
     kid_from_features,
@@ -124,11 +124,7 @@ def check_metrics_config(metrics_cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"config key metrics.fid.enabled={enabled}: valid values auto, true, false"
         )
-    resize = fid_cfg.get("resize") or "tf_bilinear"
-    if resize not in RESIZE_MODES:
-        raise ConfigError(
-            f"config key metrics.fid.resize={resize!r}: valid values {', '.join(RESIZE_MODES)}"
-        )
+    check_resize(fid_cfg.get("resize") or "tf_bilinear")
 
 
 def metric_names(metrics_cfg: Mapping[str, Any]) -> list[str]:
@@ -318,7 +314,7 @@ def _select_samples(
 ) -> list[tuple[str, Sample | None]]:
     """(id, sample) pairs to score against the benchmark at ``root`` (``benchmark_root``);
     ``sample`` is None for a recorded id unknown to the benchmark."""
-    bench = load_benchmark(root, data_cfg.get("types"), data_cfg.get("ids"), data_cfg.get("limit"))
+    bench = load_benchmark(root, *(data_cfg.get(key) for key in SELECTION_KEYS))
     by_id = {sample.id: sample for sample in bench.samples}
     if run.records is not None:
         return [(sample_id, by_id.get(sample_id)) for sample_id in run.records.index]

@@ -2,9 +2,10 @@
 
 A scores file stands for one state of its run: the run's outputs (its records files, or for a
 reference-tree folder its image files), the benchmark it was scored against and the samples
-scored (what ``data.types / ids / limit`` left of them). The sidecar stores that state; ``table``, ``leaderboard`` and
-``report`` compare it with the run as it is now, so a run that was extended, redone or scored
-against another benchmark since is scored again instead of shown with out-of-date numbers.
+scored (what ``data.types / ids / limit`` left of them). The sidecar stores that state;
+``table``, ``leaderboard`` and ``report`` compare it with the run as it is now, so a run that was
+extended, redone or scored against another benchmark since is scored again instead of shown
+with out-of-date numbers.
 """
 
 from __future__ import annotations
