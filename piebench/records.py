@@ -104,6 +104,16 @@ def ends_cut_short(path: Path) -> bool:
         return f.read(1) != b"\n"
 
 
+def append_row(path: Path, row: dict[str, Any], end_cut_line: bool) -> None:
+    """Append ``row`` as one JSON line, flushed to disk (a kill loses at most the line in
+    flight). ``end_cut_line``: the file's last line was cut short by a kill (``ends_cut_short``),
+    so it is ended first and the new line is not glued onto it (and lost with it)."""
+    with path.open("a", encoding="utf-8") as f:
+        f.write(("\n" if end_cut_line else "") + json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def image_readable(path: Path) -> bool:
     """Whether ``path`` is a file whose header an image reader recognises (cheap: the pixels
     are not decoded)."""
@@ -138,9 +148,6 @@ class RunRecords:
         """Append ``record`` as one line. A last line cut short by a kill is ended first, so the
         new record is not glued onto it (and lost with it)."""
         row = asdict(record)
-        start, self._cut_short = ("\n" if self._cut_short else ""), False
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(start + json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_row(self.path, row, end_cut_line=self._cut_short)
+        self._cut_short = False
         self.latest[record.id] = row

@@ -1,5 +1,10 @@
-"""``style evaluate``: FID / KID of every (model, guidance) set against the style images and
-the CLIP score of every image against its prompt.
+"""``style evaluate``: FID / KID of every (model, guidance) set of ``style.models`` x
+``style.guidance`` against the style images and the CLIP score of every image against its
+prompt.
+
+Only the images the same ``style generate`` config would keep are scored (``generate.made_records``:
+this prompt list, seeds and model inputs); sets generated earlier with other settings are left
+out, and a warning counts planned images still missing or made from older inputs.
 
 Features come from the standard FID Inception (``metrics.fid.inception_weights``, resize
 ``metrics.fid.resize``; ``piebench.metrics.fid``); the style images are prepared as ``fit``
@@ -32,12 +37,12 @@ from piebench.config_schema import ConfigError
 from piebench.metrics.fid import fid_from_features, kid_from_features
 from piebench.metrics.networks import MetricNetworks
 from piebench.models.sd import images_to_tensor
-from piebench.records import parse_records
 from piebench.scoring.tables import caption, render
 from piebench.style.config import plain, run_dir, style_images_dir
 from piebench.style.curves import save_fid_clip
-from piebench.style.generate import GENERATE_DIR, RECORDS
+from piebench.style.generate import GENERATE_DIR, RECORDS, made_records, plan, variant_sources
 from piebench.style.images import list_style_images, load_style_images
+from piebench.style.prompts import read_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -68,15 +73,30 @@ def inception_features(
     return torch.cat(chunks).double().cpu()
 
 
-def generated_images(run: Path) -> pd.DataFrame:
-    """The generate records (last per image) whose files exist."""
-    path = run / GENERATE_DIR / RECORDS
-    if not path.is_file():
-        raise ConfigError(f"no generated images at {path.parent}: run `style generate` first")
-    latest, _ = parse_records(path)
-    frame = pd.DataFrame(list(latest.values()))
-    exists = [(run / GENERATE_DIR / f).is_file() for f in frame["file"]]
-    return frame[exists].reset_index(drop=True)
+def generated_images(cfg: DictConfig) -> pd.DataFrame:
+    """The records of the config's planned images that are made (``model, guidance, prompt,
+    file, seconds`` ...); a warning counts the planned ones not made (or made from other
+    inputs)."""
+    folder = run_dir(cfg) / GENERATE_DIR
+    if not (folder / RECORDS).is_file():
+        raise ConfigError(f"no generated images at {folder}: run `style generate` first")
+    items = plan(cfg, read_prompts(cfg.style.prompts), variant_sources(cfg))
+    made = made_records(folder, items)
+    if not made:
+        raise ConfigError(
+            f"no images of style.models={list(cfg.style.models)} x style.guidance="
+            f"{list(cfg.style.guidance)} in {folder}: run `style generate` with the same settings"
+        )
+    if len(made) < len(items):
+        logger.warning(
+            "style evaluate: %d of %d planned images are missing or were made from other "
+            "inputs (style fit/finetune ran again): scoring the %d made; run `style generate` "
+            "to complete the sets",
+            len(items) - len(made),
+            len(items),
+            len(made),
+        )
+    return pd.DataFrame(made)
 
 
 def score_sets(
@@ -139,7 +159,7 @@ def fid_on(cfg: DictConfig) -> bool:
 def run_evaluate(cfg: DictConfig, networks: MetricNetworks | None = None) -> Path:
     """Score the run's generated sets; returns ``<run>/evaluate``."""
     run = run_dir(cfg)
-    frame = generated_images(run)
+    frame = generated_images(cfg)
     networks = networks or MetricNetworks(plain(cfg.metrics))
     batch_size = int(cfg.metrics.batch_size)
     paths = list_style_images(style_images_dir(cfg), list(cfg.style.extensions))

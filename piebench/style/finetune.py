@@ -10,7 +10,9 @@ z_0 are the style images' latents (as ``fit`` encodes them), t ~ U{0..999}, c th
 ``seed + step``, so a resumed run draws what an uninterrupted one would. The standard diffusers
 training pieces: AdamW, optional ``diffusers.training_utils.EMAModel``, gradient checkpointing,
 mixed precision and checkpoints through ``accelerate`` (``<run>/finetune/checkpoint-<step>/``,
-the last ``style.keep_checkpoints`` kept; a rerun resumes from the last one). The result is
+the last ``style.keep_checkpoints`` kept; a rerun resumes from the last one when
+``finetune/training.json`` shows it was trained on the same noise, images and settings, and
+refuses otherwise: ``piebench.style.provenance``). The result is
 ``<run>/finetune/unet/`` (EMA weights when ``style.ema``); the base model is never modified.
 """
 
@@ -37,6 +39,7 @@ from piebench.models.sd import SDModel
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
 from piebench.style.config import plain, run_dir
 from piebench.style.noise import StyleNoise
+from piebench.style.provenance import TRAINING_FILE, check_resume, read_training, training_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ def draw_batch(
 
 def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
     """Train to ``style.steps`` (resuming from the last checkpoint); returns ``<run>/finetune``."""
-    from piebench.style.fit import load_fitted, style_image_paths, style_latents
+    from piebench.style.fit import noise_file, style_image_paths, style_latents
 
     style = cfg.style
     steps = int(style.steps)
@@ -83,15 +86,15 @@ def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
     if steps == 0:
         logger.info("style.steps=0: training-free, nothing to fine-tune")
         return out
-    noise = load_fitted(cfg)
-    paths = style_image_paths(cfg)
+    noise_path, paths = noise_file(cfg), style_image_paths(cfg)
+    done = resumable_checkpoints(out, training_inputs(cfg, noise_path, paths), steps)
+    noise = StyleNoise.load(noise_path)
     base = model or load_model(cfg.model)
     latents = style_latents(cfg, base, paths)
     if tuple(latents.shape[1:]) != noise.shape:
         raise ConfigError(
             f"style noise {noise.shape} vs latents {tuple(latents.shape[1:])}: fit again"
         )
-    out.mkdir(parents=True, exist_ok=True)
     schedule = DDIMSchedule(1, SchedulerConfig(prediction_type=base.prediction_type))
     alphas = schedule.alphas_cumprod.float()
     cond = base.encode_prompts([str(style.train_prompt)]).float()
@@ -118,7 +121,6 @@ def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
     if ema is not None:
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
-    done = checkpoints(out)
     start = done[-1][0] if done else 0
     if done:
         accelerator.load_state(str(done[-1][1]))
@@ -166,6 +168,24 @@ def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
     return out
 
 
+def resumable_checkpoints(out: Path, inputs: dict, steps: int) -> list[tuple[int, Path]]:
+    """The checkpoints to resume from, after checking they were trained on ``inputs`` (a
+    ``ConfigError`` names what changed) and reach no further than ``steps``; with none, records
+    ``inputs`` for the next resume."""
+    done = checkpoints(out)
+    if not done:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(inputs, out / TRAINING_FILE)
+        return done
+    check_resume(read_training(out), inputs, out)
+    if done[-1][0] > steps:
+        raise ConfigError(
+            f"{done[-1][1]} is past style.steps={steps}: set style.steps>={done[-1][0]}, or "
+            "remove that folder to train again from the start"
+        )
+    return done
+
+
 def save_checkpoint(accelerator: Accelerator, folder: Path, step: int, keep: int) -> None:
     """accelerate state into ``checkpoint-<step>`` (written beside, then renamed), keeping the
     last ``keep``."""
@@ -187,14 +207,19 @@ def save_unet(unet: UNet2DConditionModel, folder: Path) -> None:
     tmp.rename(folder)
 
 
-def load_finetuned_unet(cfg: DictConfig, base: SDModel) -> UNet2DConditionModel:
-    """The fine-tuned UNet of the run, set up for inference as the base model's UNet is (dtype,
-    device, attention maths, the CPU fp16 path and fast-path switches of ``cfg.model``)."""
+def finetuned_unet_dir(cfg: DictConfig) -> Path:
+    """The run's fine-tuned UNet folder; a clear error when ``style finetune`` has not made it."""
     folder = finetune_dir(cfg) / UNET_DIR
     if not folder.is_dir():
         raise ConfigError(
             f"style.models has 'finetuned' but {folder} does not exist: run "
             "`python -m piebench style finetune style.steps=N` first"
         )
-    unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=base.dtype)
+    return folder
+
+
+def load_finetuned_unet(cfg: DictConfig, base: SDModel) -> UNet2DConditionModel:
+    """The fine-tuned UNet of the run, set up for inference as the base model's UNet is (dtype,
+    device, attention maths, the CPU fp16 path and fast-path switches of ``cfg.model``)."""
+    unet = UNet2DConditionModel.from_pretrained(finetuned_unet_dir(cfg), torch_dtype=base.dtype)
     return configure_network(unet, cfg.model, base.device, base.dtype)

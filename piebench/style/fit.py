@@ -25,8 +25,9 @@ from piebench.config_schema import ConfigError
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel, images_to_tensor
 from piebench.style.config import plain, run_dir, style_images_dir
-from piebench.style.images import file_sha256, list_style_images, load_style_images
+from piebench.style.images import list_style_images, load_style_images
 from piebench.style.noise import NOISE_FILE, StyleNoise
+from piebench.style.provenance import files_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def summary(
     cfg: DictConfig, model: SDModel, paths: Sequence[Path], noise: StyleNoise
 ) -> dict[str, Any]:
     return {
-        "images": [{"name": p.name, "sha256": file_sha256(p)} for p in paths],
+        "images": [{"name": p.name, "sha256": files_sha256([p])} for p in paths],
         "n_images": len(paths),
         "style_folder": str(style_images_dir(cfg)),
         "model": model.name,
@@ -114,9 +115,14 @@ def summary(
     }
 
 
-def load_fitted(cfg: DictConfig) -> StyleNoise:
-    """The run's fitted noise; a clear error when ``style fit`` has not run."""
+def noise_file(cfg: DictConfig) -> Path:
+    """The run's fitted noise file; a clear error when ``style fit`` has not run."""
     path = run_dir(cfg) / NOISE_FILE
     if not path.is_file():
         raise ConfigError(f"no style noise at {path}: run `python -m piebench style fit` first")
-    return StyleNoise.load(path)
+    return path
+
+
+def load_fitted(cfg: DictConfig) -> StyleNoise:
+    """The run's fitted noise (``noise_file``)."""
+    return StyleNoise.load(noise_file(cfg))

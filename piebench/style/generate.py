@@ -5,17 +5,17 @@ Per model (``style.models``), guidance weight w and prompt-list image i (prompt 
 ``style.images_per_prompt``): x_T = mu + sigma * eps(seed + i) (baseline: mu = 0, sigma = 1),
 then DDIM (eta = 0) with classifier-free guidance through the shared sampler
 (``piebench.sampler.loop.denoise``). Images land in ``<run>/generate/<model>/g<w>/<i>.png``
-(atomic writes); ``<run>/generate/records.jsonl`` has one line per image (prompt, seed, seconds
-per image = batch time / batch size). A rerun skips images already written with the same prompt
-and seed, so a killed run resumes.
+(atomic writes); ``<run>/generate/records.jsonl`` has one line per image (prompt, seed, the
+digest of its model variant's inputs, seconds per image = batch time / batch size). A rerun skips
+images already written with the same prompt, seed and inputs, so a killed run resumes, and an
+image made before ``style fit`` or ``style finetune`` ran again is made again
+(``piebench.style.provenance``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,14 +29,15 @@ from piebench.atomic_files import write_image_atomic, write_json_atomic
 from piebench.config_schema import ConfigError
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
-from piebench.records import parse_records
+from piebench.records import append_row, ends_cut_short, image_readable, parse_records
 from piebench.sampler.loop import denoise
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
 from piebench.style.config import plain, run_dir
-from piebench.style.finetune import load_finetuned_unet
-from piebench.style.fit import load_fitted
+from piebench.style.finetune import finetuned_unet_dir, load_finetuned_unet
+from piebench.style.fit import load_fitted, noise_file
 from piebench.style.noise import StyleNoise
 from piebench.style.prompts import read_prompts
+from piebench.style.provenance import digest, variant_source
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +47,15 @@ RECORDS = "records.jsonl"
 
 @dataclass(frozen=True)
 class Item:
-    """One image to make: model, guidance weight, prompt-list index, prompt, seed."""
+    """One image to make: model, guidance weight, prompt-list index, prompt, seed, and the
+    digest of the model variant's inputs (``source``)."""
 
     model: str
     guidance: float
     index: int
     prompt: str
     seed: int
+    source: str
 
     @property
     def id(self) -> str:
@@ -68,14 +71,37 @@ def guidance_dir(guidance: float) -> str:
     return f"g{guidance:g}"
 
 
-def plan(cfg: DictConfig, prompts: list[str]) -> list[Item]:
+def variant_sources(cfg: DictConfig) -> dict[str, dict]:
+    """The inputs of each model of ``style.models`` (``provenance.variant_source``), read
+    before any model loads: a missing ``style fit`` / ``finetune`` stops here."""
+    return {
+        name: variant_source(
+            cfg,
+            None if name == "baseline" else noise_file(cfg),
+            finetuned_unet_dir(cfg) if name == "finetuned" else None,
+        )
+        for name in cfg.style.models
+    }
+
+
+def plan(cfg: DictConfig, prompts: list[str], sources: dict[str, dict]) -> list[Item]:
     """Every image of the run, model by model, then guidance, then prompt-list order."""
     per_prompt = int(cfg.style.images_per_prompt)
+    digests = {name: digest(source) for name, source in sources.items()}
     return [
-        Item(model, float(w), i, prompts[i // per_prompt], int(cfg.seed) + i)
+        Item(model, float(w), i, prompts[i // per_prompt], int(cfg.seed) + i, digests[model])
         for model in cfg.style.models
         for w in cfg.style.guidance
         for i in range(len(prompts) * per_prompt)
+    ]
+
+
+def made_records(out: Path, items: list[Item]) -> list[dict]:
+    """The records of the planned items already made: a record with their prompt, seed and
+    inputs, and a readable image (one emptied or of older inputs is made again)."""
+    done, _ = parse_records(out / RECORDS) if (out / RECORDS).is_file() else ({}, [])
+    return [
+        done[i.id] for i in items if finished(done.get(i.id), i) and image_readable(out / i.file)
     ]
 
 
@@ -126,15 +152,17 @@ def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
     out = run_dir(cfg) / GENERATE_DIR
     out.mkdir(parents=True, exist_ok=True)
     prompts = read_prompts(cfg.style.prompts)
-    items = plan(cfg, prompts)
-    done, _ = parse_records(out / RECORDS) if (out / RECORDS).is_file() else ({}, [])
-    todo = [i for i in items if not (finished(done.get(i.id), i) and (out / i.file).is_file())]
+    sources = variant_sources(cfg)
+    items = plan(cfg, prompts, sources)
+    made = {record["id"] for record in made_records(out, items)}
+    todo = [i for i in items if i.id not in made]
     write_json_atomic(
         {
             "prompts": prompts,
             "style": plain(cfg.style),
             "model": plain(cfg.model),
             "seed": cfg.seed,
+            "sources": {name: {"digest": digest(s), **s} for name, s in sources.items()},
         },
         out / "generate.json",
     )
@@ -186,13 +214,18 @@ def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
 
 
 def finished(record: dict | None, item: Item) -> bool:
-    """A record of this very image: same prompt and seed (a changed prompt list or seed makes
-    the image again instead of keeping one of another prompt)."""
-    return bool(record) and (record["prompt"], record["seed"]) == (item.prompt, item.seed)
+    """A record of this very image: same prompt, seed and inputs (a changed prompt list, seed,
+    fitted noise or fine-tuned UNet makes the image again instead of keeping another one)."""
+    return bool(record) and (record["prompt"], record["seed"], record.get("source")) == (
+        item.prompt,
+        item.seed,
+        item.source,
+    )
 
 
 def append_record(path: Path, item: Item, seconds: float, batch_size: int) -> None:
-    """One JSON line per finished image (flushed: a kill loses at most the batch in flight)."""
+    """One JSON line per finished image (flushed: a kill loses at most the batch in flight;
+    a line a kill cut short is ended first)."""
     row = {
         **dataclasses.asdict(item),
         "id": item.id,
@@ -201,7 +234,4 @@ def append_record(path: Path, item: Item, seconds: float, batch_size: int) -> No
         "seconds": seconds,
         "batch_size": batch_size,
     }
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    append_row(path, row, end_cut_line=ends_cut_short(path))

@@ -1,4 +1,4 @@
-"""The style folder: which files are style images, how they are prepared, their identities.
+"""The style folder: which files are style images and how they are prepared.
 
 Images are prepared like the benchmark's (``piebench.data.images.prepare_image``: RGB, centre
 square crop, PIL bicubic resize to the model resolution), in file-name order.
@@ -6,7 +6,6 @@ square crop, PIL bicubic resize to the model resolution), in file-name order.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +32,3 @@ def load_style_images(paths: Sequence[Path], resolution: int) -> list[np.ndarray
         except (UnidentifiedImageError, OSError) as err:
             raise ConfigError(f"style image {path}: unreadable ({err})") from None
     return out
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

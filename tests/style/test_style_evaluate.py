@@ -5,6 +5,7 @@ end on the tiny model with tiny CLIP and a random standard FID Inception."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -13,9 +14,13 @@ import torch
 from PIL import Image
 
 from piebench.__main__ import main
+from piebench.config_schema import ConfigError
 from piebench.metrics.networks import MetricNetworks
+from piebench.style.config import run_dir
 from piebench.style.curves import fid_clip_figure
-from piebench.style.evaluate import score_sets
+from piebench.style.evaluate import run_evaluate, score_sets
+from piebench.style.generate import run_generate
+from piebench.style.noise import NOISE_FILE, StyleNoise
 from tests.metrics.test_fid import numpy_kid
 from tests.metrics.tiny_networks import save_random_fid_inception, save_tiny_clip
 
@@ -164,3 +169,26 @@ def test_evaluate_before_generate_and_an_unknown_step_are_one_line_errors(
     assert "Could not find 'metrics/paritty'" in err and "parity_current" in err
     assert "Config search path" not in err
     assert main(["style", "fitt"]) == 2
+
+
+def test_only_the_configured_sets_of_current_inputs_are_scored(
+    make_cfg, tiny_model, stand_in_networks, caplog
+):
+    """``style.models`` / ``style.guidance`` pick the sets scored; images made from a style noise
+    fitted again since are left out (and counted in a warning), not scored as the new model."""
+    kid = ("style.kid_subsets=2", "style.kid_subset_size=2")
+    cfg = make_cfg("style.models=[baseline,style]", *kid)
+    run_dir(cfg).mkdir(parents=True)
+    StyleNoise.standard((4, 8, 8)).save(run_dir(cfg) / NOISE_FILE)
+    run_generate(cfg, tiny_model)
+    one_set = make_cfg("style.models=[style]", "style.guidance=[4]", *kid)
+    table = pd.read_csv(run_evaluate(one_set, stand_in_networks) / "scores.csv")
+    assert list(zip(table["model"], table["guidance"], table["n"])) == [("style", 4.0, 4)]
+
+    StyleNoise(torch.zeros(4, 8, 8), torch.full((4, 8, 8), 0.5)).save(run_dir(cfg) / NOISE_FILE)
+    with caplog.at_level(logging.WARNING):
+        table = pd.read_csv(run_evaluate(cfg, stand_in_networks) / "scores.csv")
+    assert list(zip(table["model"], table["guidance"])) == [("baseline", 1.0), ("baseline", 4.0)]
+    assert "8 of 16 planned images are missing or were made from other inputs" in caplog.text
+    with pytest.raises(ConfigError, match="run `style generate` with the same settings"):
+        run_evaluate(one_set, stand_in_networks)

@@ -89,3 +89,32 @@ def test_the_finetuned_unet_computes_as_the_base_model_is_configured(make_cfg):
     processors = list(tuned.attn_processors.values())
     assert processors and all(type(p) is AttnProcessor for p in processors)
     assert not tuned.training and not any(p.requires_grad for p in tuned.parameters())
+
+
+def test_a_resume_refuses_checkpoints_of_another_noise_or_settings(make_cfg, tiny_model):
+    """The checkpoints record what they were trained on: after ``style fit`` ran again, or with
+    another learning rate, resuming would mix two trainings; a longer run of the same resumes."""
+    cfg = make_cfg("style.steps=1", *TRAIN, "style.name=refit")
+    run_fit(cfg, tiny_model)
+    out = run_finetune(cfg, tiny_model)
+    inputs = json.loads((out / "training.json").read_text())
+    assert inputs["style"]["learning_rate"] == 1e-3 and len(inputs["style_images"]) == 4
+
+    faster = make_cfg("style.steps=2", *TRAIN, "style.name=refit", "style.learning_rate=1e-2")
+    with pytest.raises(ConfigError, match=r"style\.learning_rate 0\.001 -> 0\.01"):
+        run_finetune(faster, tiny_model)
+    with pytest.raises(ConfigError, match="seed 1234 -> 5"):
+        run_finetune(make_cfg("style.steps=1", *TRAIN, "style.name=refit", "seed=5"), tiny_model)
+    shorter = make_cfg("style.steps=1", *TRAIN, "style.name=refit")
+    run_finetune(make_cfg("style.steps=2", *TRAIN, "style.name=refit"), tiny_model)
+    with pytest.raises(ConfigError, match=r"style\.steps>=2"):
+        run_finetune(shorter, tiny_model)
+
+    refit = make_cfg("style.steps=3", *TRAIN, "style.name=refit", "style.std_ddof=0")
+    run_fit(refit, tiny_model)
+    with pytest.raises(ConfigError, match=r"the style noise \(style fit ran again\)"):
+        run_finetune(refit, tiny_model)
+    (out / "training.json").unlink()
+    with pytest.raises(ConfigError, match="no training.json"):
+        run_finetune(refit, tiny_model)
+    assert [step for step, _ in checkpoints(out)] == [1, 2]  # nothing removed

@@ -12,8 +12,10 @@ from PIL import Image
 
 from piebench.config_schema import ConfigError
 from piebench.style.config import run_dir
-from piebench.style.generate import run_generate
+from piebench.style.finetune import finetune_dir
+from piebench.style.generate import made_records, plan, run_generate, variant_sources
 from piebench.style.noise import NOISE_FILE, StyleNoise
+from piebench.style.prompts import read_prompts
 
 
 def test_standard_noise_is_torch_randn_of_each_seed():
@@ -84,3 +86,48 @@ def test_style_model_needs_a_fit_and_finetuned_a_finetune(make_cfg, tiny_model):
         StyleNoise.standard((4, 8, 8)).save(run_dir(cfg) / NOISE_FILE)
         run_generate(cfg, tiny_model)
     assert not list(run_dir(cfg).rglob("*.png"))
+
+
+def records_of(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+
+
+def test_images_of_an_older_fit_or_finetune_are_made_again(make_cfg, tiny_model):
+    """A rerun after ``style fit`` / ``finetune`` ran again remakes that model's images (the
+    baseline, whose inputs did not change, is kept); each record names its inputs' digest."""
+    cfg = make_cfg("style.models=[baseline,style,finetuned]", "style.guidance=[1]")
+    run_dir(cfg).mkdir(parents=True)
+    StyleNoise.standard((4, 8, 8)).save(run_dir(cfg) / NOISE_FILE)
+    tuned = finetune_dir(cfg) / "unet"
+    tiny_model.unet.save_pretrained(tuned)
+    out = run_generate(cfg, tiny_model)
+    assert len(records_of(out)) == 12 and len({r["source"] for r in records_of(out)}) == 3
+    run_generate(cfg, tiny_model)
+    assert len(records_of(out)) == 12  # nothing changed: every image kept
+
+    StyleNoise(torch.full((4, 8, 8), 0.5), torch.full((4, 8, 8), 0.8)).save(
+        run_dir(cfg) / NOISE_FILE
+    )
+    run_generate(cfg, tiny_model)
+    remade = records_of(out)[12:]
+    assert [r["model"] for r in remade] == ["style"] * 4 + ["finetuned"] * 4
+    sources = json.loads((out / "generate.json").read_text())["sources"]
+    assert sources["baseline"]["noise_sha256"] is None
+    assert sources["style"]["digest"] == remade[0]["source"]
+
+    torch.manual_seed(1)
+    type(tiny_model.unet).from_config(tiny_model.unet.config).save_pretrained(tuned)
+    run_generate(cfg, tiny_model)
+    assert [r["model"] for r in records_of(out)[20:]] == ["finetuned"] * 4
+
+
+def test_a_record_line_cut_short_by_a_kill_is_ended_before_the_next(make_cfg, tiny_model):
+    cfg = make_cfg("style.models=[baseline]", "style.guidance=[1]")
+    out = run_generate(cfg, tiny_model)
+    text = (out / "records.jsonl").read_text()
+    (out / "records.jsonl").write_text(text[:-40])  # the last image's line cut short
+    run_generate(cfg, tiny_model)
+    lines = (out / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 5 and json.loads(lines[-1])["id"] == "baseline/g1/00003"
+    items = plan(cfg, read_prompts(cfg.style.prompts), variant_sources(cfg))
+    assert [r["id"] for r in made_records(out, items)] == [i.id for i in items]
