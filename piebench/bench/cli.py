@@ -109,7 +109,14 @@ def measure_baseline(cfg: DictConfig, model: SDModel) -> tuple[float, float]:
 
 def _measure_baseline(cfg: DictConfig, model: SDModel) -> tuple[float, float]:
     data = cfg.data
-    samples = load_benchmark(data.root or SAMPLE_ROOT, data.types, data.ids, data.limit).samples
+    samples = load_benchmark(
+        data.root or SAMPLE_ROOT,
+        data.types,
+        data.ids,
+        data.limit,
+        int(data.get("shard", 0)),
+        int(data.get("num_shards", 1)),
+    ).samples  # the timed run's samples (its shard of the selection), not the whole selection
     limit = cfg.bench.baseline_limit
     samples = samples[: int(limit)] if limit is not None else samples
     method = METHODS.get(str(cfg.method.name))(baseline_model(cfg, model), cfg.method)

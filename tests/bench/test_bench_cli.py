@@ -196,3 +196,21 @@ def test_committed_bench_files_have_the_current_header():
     for path in files:
         with path.open(newline="", encoding="utf-8") as f:
             assert tuple(next(csv.reader(f))) == COLUMNS, path.name
+
+
+def test_the_baseline_of_a_shard_times_that_shard_s_samples(tmp_path, monkeypatch):
+    """``bench data.shard=1 data.num_shards=2``: the baseline runs on the samples the timed run
+    edits (its shard), so the ratio compares like with like."""
+    import piebench.bench.cli as bench_cli
+
+    seen: list[list[str]] = []
+
+    def recording_baseline(method, samples, *args):
+        seen.append([s.id for s in samples])
+        return 1.0, 1.0
+
+    monkeypatch.setattr(bench_cli, "baseline_seconds_per_image", recording_baseline)
+    args = ["bench", "model=tiny", "method=ddim", "method.steps=2", "data.limit=4"]
+    args += ["data.shard=1", "data.num_shards=2", "bench.metrics=false", "bench.warmup=false"]
+    assert main([*args, f"bench.out_dir={tmp_path / 'bench'}"]) == 0
+    assert seen == [["100000000001", "300000000003"]]  # ids 1 and 3 of the sorted 4
