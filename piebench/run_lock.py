@@ -3,15 +3,20 @@
 Two identical ``run`` commands started into one folder would both find every sample unfinished
 and both edit all of them (twice the work, two records per sample). An advisory ``flock`` on a
 hidden file in the folder, held while the run edits, lets the second one stop at once instead.
-Shards lock their own file, so the shards of one run still go side by side. The lock is the
-kernel's: it goes away with the process, so a killed run never leaves a stale lock behind.
+Shards lock their own file, so the shards of one run still go side by side; shards of another
+split (``data.num_shards``) would edit some of the same samples, so a run also stops while a lock
+of another split is held (``other_split_holding``). The lock is the kernel's: it goes away with
+the process, so a killed run never leaves a stale lock behind.
 """
 
 from __future__ import annotations
 
 import fcntl
+import re
 from pathlib import Path
 from typing import IO
+
+SHARD_LOCK = re.compile(r"\.lock\.shard-\d+-of-(\d+)")
 
 
 def lock_file_name(shard: int, num_shards: int) -> str:
@@ -29,3 +34,19 @@ def try_lock(path: Path) -> IO[str] | None:
         handle.close()
         return None
     return handle
+
+
+def other_split_holding(folder: Path, num_shards: int) -> str | None:
+    """The name of a lock file in ``folder`` of a split other than ``num_shards`` that a running
+    process holds (probed with a shared lock, released at once), or None."""
+    for path in sorted(folder.glob(".lock*")):
+        match = SHARD_LOCK.fullmatch(path.name)
+        split = int(match.group(1)) if match else 1 if path.name == ".lock" else None
+        if split is None or split == num_shards:
+            continue
+        with path.open("a", encoding="utf-8") as probe:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return path.name
+    return None

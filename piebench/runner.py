@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -53,7 +53,7 @@ from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
 from piebench.output_writer import OutputWriter
 from piebench.records import RunRecords, SampleRecord, records_file
-from piebench.run_lock import lock_file_name, try_lock
+from piebench.run_lock import lock_file_name, other_split_holding, try_lock
 
 log = logging.getLogger(__name__)
 
@@ -482,15 +482,29 @@ class Runner:
         model = model or load_model(self.cfg.model)
         method = method_class(model, self.cfg.method)
         self._prepare_dir()
+        with self._lock_folder():
+            return self._run_locked(benchmark, config, identity, method, model)
+
+    def _lock_folder(self) -> IO[str]:
+        """This run's (shard's) lock on the folder, held while it edits; a ``RunError`` when
+        another run holds it, or holds the folder split into another number of shards (whose
+        shards would edit some of this one's samples too)."""
+        part = f" (shard {self.shard} of {self.num_shards})" if self.num_shards > 1 else ""
         lock = try_lock(self.run_dir / lock_file_name(self.shard, self.num_shards))
         if lock is None:
             raise RunError(
-                f"another run is editing {self.run_dir}"
-                f"{f' (shard {self.shard} of {self.num_shards})' if self.num_shards > 1 else ''}"
-                ": wait for it to finish, or write elsewhere (output_dir=... or run_name=...)"
+                f"another run is editing {self.run_dir}{part}: wait for it to finish, or write "
+                "elsewhere (output_dir=... or run_name=...)"
             )
-        with lock:
-            return self._run_locked(benchmark, config, identity, method, model)
+        other = other_split_holding(self.run_dir, self.num_shards)
+        if other is not None:
+            lock.close()
+            raise RunError(
+                f"another run is editing {self.run_dir} split another way ({other} is held): "
+                f"this run{part} would edit some of its samples too; run the shards of one "
+                "folder with one data.num_shards"
+            )
+        return lock
 
     def _run_locked(
         self,

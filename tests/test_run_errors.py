@@ -189,10 +189,29 @@ def test_a_second_run_into_a_busy_folder_stops(tmp_path):
         with pytest.raises(RunError, match="another run is editing"):
             Runner(cfg).run()
         shard = compose_config(*BASE, f"output_dir={tmp_path}", "data.num_shards=2")
-        assert Runner(shard).run().ok == 2  # a shard locks its own file
+        with pytest.raises(RunError, match=r"split another way \(\.lock is held\)"):
+            Runner(shard).run()  # a shard's samples are the whole run's too
     finally:
         held.close()
-    assert Runner(cfg).run().skipped == 1  # released: the folder is usable again
+    assert Runner(cfg).run().ok == 1  # released: the folder is usable again
+
+
+def test_shards_of_one_split_go_side_by_side_and_another_split_waits(tmp_path):
+    """Shards lock their own files; a shard of another ``data.num_shards`` would edit some of the
+    same samples (shard 0 of 2 and shard 0 of 3 share sample 0), so it stops."""
+    (tmp_path / "ddim").mkdir()
+    held = try_lock(tmp_path / "ddim" / lock_file_name(0, 2))
+    assert held is not None
+    split = (*BASE, f"output_dir={tmp_path}", "data.limit=4")
+    try:
+        assert Runner(compose_config(*split, "data.shard=1", "data.num_shards=2")).run().ok == 2
+        for other in (("data.num_shards=3",), ("data.num_shards=1",)):
+            with pytest.raises(RunError, match=r"\.lock\.shard-0-of-2 is held"):
+                Runner(compose_config(*split, *other)).run()
+        assert not list((tmp_path / "ddim").glob("records.shard-0-of-3*"))
+    finally:
+        held.close()
+    assert Runner(compose_config(*split, "data.num_shards=3")).run().ok == 1  # ids 0 and 3: 3 done
 
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
