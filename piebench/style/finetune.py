@@ -38,8 +38,15 @@ from piebench.models.loading import configure_network, load_model
 from piebench.models.sd import SDModel
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
 from piebench.style.config import plain, run_dir
+from piebench.style.fit import noise_file, style_image_paths, style_latents
 from piebench.style.noise import StyleNoise
-from piebench.style.provenance import TRAINING_FILE, check_resume, read_training, training_inputs
+from piebench.style.provenance import (
+    TRAINING_FILE,
+    check_resume,
+    files_sha256,
+    read_training,
+    training_inputs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +85,6 @@ def draw_batch(
 
 def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
     """Train to ``style.steps`` (resuming from the last checkpoint); returns ``<run>/finetune``."""
-    from piebench.style.fit import noise_file, style_image_paths, style_latents
-
     style = cfg.style
     steps = int(style.steps)
     out = finetune_dir(cfg)
@@ -208,12 +213,20 @@ def save_unet(unet: UNet2DConditionModel, folder: Path) -> None:
 
 
 def finetuned_unet_dir(cfg: DictConfig) -> Path:
-    """The run's fine-tuned UNet folder; a clear error when ``style finetune`` has not made it."""
+    """The run's fine-tuned UNet folder; a clear error when ``style finetune`` has not made it,
+    or made it with another style noise than the run's (``style fit`` ran again since: sampling
+    the new noise with a UNet trained on the old one would mix two models)."""
     folder = finetune_dir(cfg) / UNET_DIR
     if not folder.is_dir():
         raise ConfigError(
             f"style.models has 'finetuned' but {folder} does not exist: run "
             "`python -m piebench style finetune style.steps=N` first"
+        )
+    trained = read_training(finetune_dir(cfg))
+    if trained and trained["noise_sha256"] != files_sha256([noise_file(cfg)]):
+        raise ConfigError(
+            f"{folder} was trained on an earlier style noise (style fit ran again since): "
+            f"remove {finetune_dir(cfg)} and run `style finetune` again"
         )
     return folder
 
@@ -221,5 +234,6 @@ def finetuned_unet_dir(cfg: DictConfig) -> Path:
 def load_finetuned_unet(cfg: DictConfig, base: SDModel) -> UNet2DConditionModel:
     """The fine-tuned UNet of the run, set up for inference as the base model's UNet is (dtype,
     device, attention maths, the CPU fp16 path and fast-path switches of ``cfg.model``)."""
-    unet = UNet2DConditionModel.from_pretrained(finetuned_unet_dir(cfg), torch_dtype=base.dtype)
+    folder = finetuned_unet_dir(cfg)
+    unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=base.dtype)
     return configure_network(unet, cfg.model, base.device, base.dtype)

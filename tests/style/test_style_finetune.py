@@ -15,6 +15,7 @@ from piebench.models.loading import load_model
 from piebench.style.config import run_dir
 from piebench.style.finetune import checkpoints, finetune_dir, load_finetuned_unet, run_finetune
 from piebench.style.fit import run_fit
+from piebench.style.generate import run_generate
 
 TRAIN = ("style.train_batch_size=2", "style.learning_rate=1e-3", "style.checkpoint_every=1")
 
@@ -118,3 +119,18 @@ def test_a_resume_refuses_checkpoints_of_another_noise_or_settings(make_cfg, tin
     with pytest.raises(ConfigError, match="no training.json"):
         run_finetune(refit, tiny_model)
     assert [step for step, _ in checkpoints(out)] == [1, 2]  # nothing removed
+
+
+def test_generate_refuses_a_unet_trained_on_an_earlier_noise(make_cfg, tiny_model):
+    """After ``style fit`` ran again, the fine-tuned UNet belongs to the old noise: sampling the
+    new noise with it would be neither model, so ``finetuned`` stops until it is trained again."""
+    cfg = make_cfg("style.steps=1", *TRAIN, "style.name=stale", "style.models=[finetuned]")
+    run_fit(cfg, tiny_model)
+    run_finetune(cfg, tiny_model)
+    load_finetuned_unet(cfg, tiny_model)
+    run_fit(make_cfg("style.name=stale", "style.std_ddof=0"), tiny_model)
+    with pytest.raises(ConfigError, match="trained on an earlier style noise"):
+        load_finetuned_unet(cfg, tiny_model)
+    with pytest.raises(ConfigError, match="trained on an earlier style noise"):
+        run_generate(cfg, tiny_model)
+    assert not (run_dir(cfg) / "generate" / "records.jsonl").exists()
