@@ -18,6 +18,7 @@ import pandas as pd
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from piebench.atomic_files import write_text_atomic
 from piebench.cli_errors import user_message
 from piebench.conf_compose import compose_conf
 from piebench.conf_help import config_help
@@ -35,6 +36,7 @@ from piebench.scoring.evaluate import (
     evaluate_run,
     load_set_scores,
     metric_names,
+    scores_folder,
     scores_path,
     selected_rows,
     stale_reason,
@@ -67,6 +69,7 @@ USER_ERRORS = (
     BenchmarkError,
     ConfigError,
     FileNotFoundError,
+    PermissionError,  # a run folder (check_writable) or out= the user cannot write
     HydraException,  # a mistyped key or group option
 )
 TABLE_ROWS = ("method", "edit_type")
@@ -77,6 +80,8 @@ def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
     cfg = compose_conf(name, overrides)
     if isinstance(cfg.runs, str):  # runs=outputs/direct: one folder without brackets
         cfg.runs = [cfg.runs]
+    if not cfg.scores_dir:
+        raise ConfigError("config key scores_dir must name a folder (default outputs/scores)")
     return cfg
 
 
@@ -112,10 +117,10 @@ def _setup_logging() -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-def load_scores(run_dir: str | Path, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A run's saved per-sample scores of a metric profile and their sidecar (adds a
-    ``profile`` column)."""
-    path = scores_path(run_dir, profile)
+def load_scores(folder: str | Path, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's saved per-sample scores of a metric profile and their sidecar, from its scores
+    folder (``scores_folder``; adds a ``profile`` column)."""
+    path = scores_path(folder, profile)
     frame = pd.read_csv(path, dtype={"id": str, "run": str, "method": str, "error": str})
     meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     return frame.assign(profile=profile), meta
@@ -139,7 +144,8 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
     scoring_cfg = data_cfg if force else omit(data_cfg, SELECTION_KEYS)
     out = []
     for run_dir, run in zip(cfg.runs, runs):
-        path = scores_path(run.path, profile.name)
+        folder = scores_folder(run, cfg.scores_dir)
+        path = scores_path(folder, profile.name)
         reason = (
             "evaluate scores again"
             if force
@@ -151,11 +157,17 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
             logger.info("%s: scoring (%s)", run_dir, reason)
             kept = None if force else wanted or _saved_names(path)
             chosen = {**metrics_cfg, "names": kept or names}
-            evaluate_run(run_dir, metrics_cfg=chosen, data_cfg=scoring_cfg, networks=networks)
+            evaluate_run(
+                run_dir,
+                metrics_cfg=chosen,
+                data_cfg=scoring_cfg,
+                networks=networks,
+                scores_dir=cfg.scores_dir,
+            )
         else:
             logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
             _note_missing(path, names)
-        frame, meta = load_scores(path.parent, profile.name)
+        frame, meta = load_scores(folder, profile.name)
         out.append((frame if force else selected_rows(frame, run, data_cfg), meta))
     return out
 
@@ -188,16 +200,17 @@ def _note_missing(path: Path, names: list[str]) -> None:
 def _emit(text: str, out: str | None) -> None:
     print(text)
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(text + "\n", Path(out))
 
 
 def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
     """One row per run (``RUN_ROWS``), per edit type too with ``by=edit_type``."""
-    names = [open_run(run_dir).run_name for run_dir in cfg.runs]
+    runs = [open_run(run_dir) for run_dir in cfg.runs]
+    names = [run.run_name for run in runs]
     frame = stack_runs([f for f, _ in scored], names)
     by = list(RUN_ROWS) if cfg.by == "method" else [*RUN_ROWS, "edit_type"]
-    sets = stack_runs([load_set_scores([run_dir]) for run_dir in cfg.runs], names)
+    folders = [scores_folder(run, cfg.scores_dir) for run in runs]
+    sets = stack_runs([load_set_scores([folder]) for folder in folders], names)
     aggregated = with_set_scores(aggregate(frame, by=by), sets)
     profile = resolve_profile(OmegaConf.to_container(cfg.metrics, resolve=True))
     parts = [
