@@ -2,7 +2,8 @@
 
 The config is ``conf/evaluate.yaml`` (defaults ``data: sample``, ``metrics: parity``), composed
 with Hydra's compose API so the commands take the same ``key=value`` overrides as ``run``.
-Every table starts with a line naming the metric profile and its settings.
+Every table starts with a line naming the metric profile and its settings; the leaderboard is
+CSV unless ``--format`` asks for another.
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
 COMMAND_HELP = {
     "evaluate": "Score run folders (always scores again), save the scores, print the table.",
     "table": "Print tables from saved scores (scored first where missing): a row per run.",
-    "leaderboard": "Print the leaderboard CSV, one row per run (out= also writes it).",
+    "leaderboard": "Print the leaderboard, one row per run (out= also writes it).",
 }
+DEFAULT_FORMAT = {"evaluate": "markdown", "table": "markdown", "leaderboard": "csv"}
 
 
 def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfig]:
@@ -101,7 +103,10 @@ def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfi
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--format", choices=FORMATS, default="markdown", help="table format (leaderboard: CSV)"
+        "--format",
+        choices=FORMATS,
+        default=DEFAULT_FORMAT[command],
+        help=f"output format (default: {DEFAULT_FORMAT[command]})",
     )
     args, overrides = parser.parse_known_args(argv)
     cfg = load_config(overrides)
@@ -242,7 +247,7 @@ def _main(command: str, argv: list[str]) -> int:
         args, cfg = _parse(command, argv)
         scored = collect(cfg, force=command == "evaluate" or bool(cfg.rescore))
         if command == "leaderboard":
-            _emit(leaderboard(scored).to_csv(index=False).rstrip(), cfg.out)
+            _emit(render(leaderboard(scored), args.format).rstrip(), cfg.out)
         else:
             _emit(_tables(cfg, scored, args.format), cfg.out if command == "table" else None)
     except USER_ERRORS as err:
@@ -262,5 +267,5 @@ def table_main(argv: list[str]) -> int:
 
 
 def leaderboard_main(argv: list[str]) -> int:
-    """Write the leaderboard CSV (``out=results/leaderboard.csv``; printed too)."""
+    """Print the leaderboard (CSV, or ``--format markdown|latex``); ``out=`` also writes it."""
     return _main("leaderboard", argv)

@@ -130,6 +130,19 @@ def test_our_run_not_writable_is_shown_but_not_scored(
     assert len(err.strip().splitlines()) == 1 and listing(our_run) == saved
 
 
+def test_leaderboard_is_csv_unless_another_format_is_asked(bench, our_run, tmp_path, capsys):
+    args = networkless(bench, [our_run], tmp_path)
+    assert main(["leaderboard", *args]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == ",".join(LEADERBOARD_COLUMNS)
+    assert main(["leaderboard", "--format", "markdown", *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| method ") and lines[1].startswith("|---") and len(lines) == 3
+    out = tmp_path / "board.tex"
+    assert main(["leaderboard", "--format", "latex", f"out={out}", *args]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("\\begin{tabular}") and out.read_text() == printed
+
+
 @pytest.mark.parametrize("profile", ["clean", "parity_current"])
 def test_other_profiles_are_labelled_and_scored_separately(
     bench, our_run, tiny_cfg, capsys, profile
