@@ -21,7 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "table_main",
         "print tables, a row per run (or run and edit type)",
     ),
-    "leaderboard": ("piebench.scoring.cli", "leaderboard_main", "export the leaderboard CSV"),
+    "leaderboard": (
+        "piebench.scoring.cli",
+        "leaderboard_main",
+        "export the leaderboard (CSV; --format markdown|latex)",
+    ),
     "style": (
         "piebench.style.cli",
         "main",

@@ -50,6 +50,11 @@ def test_scoring_help_names_the_table_keys_and_the_groups(capsys):
     assert "data.* keys from data=sample (the default; choices: pie_bench, sample)" in text
 
 
+def test_leaderboard_help_names_its_own_default_format(capsys):
+    assert "output format (default: csv)" in help_text(["leaderboard", "--help"], capsys)
+    assert "output format (default: markdown)" in help_text(["table", "--help"], capsys)
+
+
 def test_style_step_help_says_what_the_step_does(capsys):
     text = help_text(["style", "fit", "--help"], capsys)
     assert text.startswith("usage: python -m piebench style fit [key=value ...]\n")

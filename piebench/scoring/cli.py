@@ -2,7 +2,8 @@
 
 The config is ``conf/evaluate.yaml`` (defaults ``data: sample``, ``metrics: parity``), composed
 with Hydra's compose API so the commands take the same ``key=value`` overrides as ``run``.
-Every table starts with a line naming the metric profile and its settings.
+Every table starts with a line naming the metric profile and its settings; the leaderboard is
+CSV unless ``--format`` asks for another.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from piebench.atomic_files import write_text_atomic
 from piebench.cli_errors import user_message
 from piebench.conf_compose import compose_conf
 from piebench.conf_help import config_help
@@ -35,6 +37,7 @@ from piebench.scoring.evaluate import (
     evaluate_run,
     load_set_scores,
     metric_names,
+    scores_folder,
     scores_path,
     selected_rows,
     stale_reason,
@@ -67,6 +70,7 @@ USER_ERRORS = (
     BenchmarkError,
     ConfigError,
     FileNotFoundError,
+    PermissionError,  # a run folder (check_writable) or out= the user cannot write
     HydraException,  # a mistyped key or group option
 )
 TABLE_ROWS = ("method", "edit_type")
@@ -77,14 +81,17 @@ def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
     cfg = compose_conf(name, overrides)
     if isinstance(cfg.runs, str):  # runs=outputs/direct: one folder without brackets
         cfg.runs = [cfg.runs]
+    if not cfg.scores_dir:
+        raise ConfigError("config key scores_dir must name a folder (default outputs/scores)")
     return cfg
 
 
 COMMAND_HELP = {
     "evaluate": "Score run folders (always scores again), save the scores, print the table.",
     "table": "Print tables from saved scores (scored first where missing): a row per run.",
-    "leaderboard": "Print the leaderboard CSV, one row per run (out= also writes it).",
+    "leaderboard": "Print the leaderboard, one row per run (out= also writes it).",
 }
+DEFAULT_FORMAT = {"evaluate": "markdown", "table": "markdown", "leaderboard": "csv"}
 
 
 def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfig]:
@@ -96,7 +103,10 @@ def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfi
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--format", choices=FORMATS, default="markdown", help="table format (leaderboard: CSV)"
+        "--format",
+        choices=FORMATS,
+        default=DEFAULT_FORMAT[command],
+        help=f"output format (default: {DEFAULT_FORMAT[command]})",
     )
     args, overrides = parser.parse_known_args(argv)
     cfg = load_config(overrides)
@@ -112,10 +122,10 @@ def _setup_logging() -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-def load_scores(run_dir: str | Path, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A run's saved per-sample scores of a metric profile and their sidecar (adds a
-    ``profile`` column)."""
-    path = scores_path(run_dir, profile)
+def load_scores(folder: str | Path, profile: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's saved per-sample scores of a metric profile and their sidecar, from its scores
+    folder (``scores_folder``; adds a ``profile`` column)."""
+    path = scores_path(folder, profile)
     frame = pd.read_csv(path, dtype={"id": str, "run": str, "method": str, "error": str})
     meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     return frame.assign(profile=profile), meta
@@ -139,7 +149,8 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
     scoring_cfg = data_cfg if force else omit(data_cfg, SELECTION_KEYS)
     out = []
     for run_dir, run in zip(cfg.runs, runs):
-        path = scores_path(run.path, profile.name)
+        folder = scores_folder(run, cfg.scores_dir)
+        path = scores_path(folder, profile.name)
         reason = (
             "evaluate scores again"
             if force
@@ -151,11 +162,17 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
             logger.info("%s: scoring (%s)", run_dir, reason)
             kept = None if force else wanted or _saved_names(path)
             chosen = {**metrics_cfg, "names": kept or names}
-            evaluate_run(run_dir, metrics_cfg=chosen, data_cfg=scoring_cfg, networks=networks)
+            evaluate_run(
+                run_dir,
+                metrics_cfg=chosen,
+                data_cfg=scoring_cfg,
+                networks=networks,
+                scores_dir=cfg.scores_dir,
+            )
         else:
             logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
             _note_missing(path, names)
-        frame, meta = load_scores(path.parent, profile.name)
+        frame, meta = load_scores(folder, profile.name)
         out.append((frame if force else selected_rows(frame, run, data_cfg), meta))
     return out
 
@@ -188,16 +205,17 @@ def _note_missing(path: Path, names: list[str]) -> None:
 def _emit(text: str, out: str | None) -> None:
     print(text)
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(text + "\n", Path(out))
 
 
 def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
     """One row per run (``RUN_ROWS``), per edit type too with ``by=edit_type``."""
-    names = [open_run(run_dir).run_name for run_dir in cfg.runs]
+    runs = [open_run(run_dir) for run_dir in cfg.runs]
+    names = [run.run_name for run in runs]
     frame = stack_runs([f for f, _ in scored], names)
     by = list(RUN_ROWS) if cfg.by == "method" else [*RUN_ROWS, "edit_type"]
-    sets = stack_runs([load_set_scores([run_dir]) for run_dir in cfg.runs], names)
+    folders = [scores_folder(run, cfg.scores_dir) for run in runs]
+    sets = stack_runs([load_set_scores([folder]) for folder in folders], names)
     aggregated = with_set_scores(aggregate(frame, by=by), sets)
     profile = resolve_profile(OmegaConf.to_container(cfg.metrics, resolve=True))
     parts = [
@@ -229,7 +247,7 @@ def _main(command: str, argv: list[str]) -> int:
         args, cfg = _parse(command, argv)
         scored = collect(cfg, force=command == "evaluate" or bool(cfg.rescore))
         if command == "leaderboard":
-            _emit(leaderboard(scored).to_csv(index=False).rstrip(), cfg.out)
+            _emit(render(leaderboard(scored), args.format).rstrip(), cfg.out)
         else:
             _emit(_tables(cfg, scored, args.format), cfg.out if command == "table" else None)
     except USER_ERRORS as err:
@@ -249,5 +267,5 @@ def table_main(argv: list[str]) -> int:
 
 
 def leaderboard_main(argv: list[str]) -> int:
-    """Write the leaderboard CSV (``out=results/leaderboard.csv``; printed too)."""
+    """Print the leaderboard (CSV, or ``--format markdown|latex``); ``out=`` also writes it."""
     return _main("leaderboard", argv)

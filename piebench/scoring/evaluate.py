@@ -1,18 +1,24 @@
-"""Score one run folder with the PIE-Bench metrics: one row per sample, saved next to the run.
+"""Score one run folder with the PIE-Bench metrics: one row per sample, saved in its scores folder.
 
 The flow per run: pick the samples (the run's records, or every benchmark image present in a
 reference-tree folder), decode source / edited / mask, score them in batches with every
-requested metric of the registry, write ``<run>/scores_<profile>.csv`` (+ a JSON sidecar with the
-metric profile and its settings, metric networks and harness version) and, when
+requested metric of the registry, write ``<scores folder>/scores_<profile>.csv`` (+ a JSON sidecar
+with the metric profile and its settings, metric networks and harness version) and, when
 ``metrics.fid.enabled``, FID/KID per run and per edit type against the source images in
-``<run>/set_scores.csv``. Saved scores are reused only under the settings they were computed
-with (``stale_reason``): the file name carries the profile, the sidecar its settings.
+``<scores folder>/set_scores.csv``. Saved scores are reused only under the settings they were
+computed with (``stale_reason``): the file name carries the profile, the sidecar its settings.
+
+The scores folder (``scores_folder``) of one of our runs is the run folder itself; a folder of
+the reference's output tree is someone else's (shared, often read-only), so its scores go to a
+folder of ours under ``scores_dir`` instead and nothing is ever written into it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,11 +64,43 @@ ID_COLUMNS: tuple[str, ...] = (
     "error",
 )
 SET_SCORES_FILE = "set_scores.csv"
+DEFAULT_SCORES_DIR = Path("outputs/scores")  # conf/evaluate.yaml's scores_dir
 
 
-def scores_path(run_dir: str | Path, profile: str) -> Path:
-    """Where the per-sample scores of a metric profile live: ``<run_dir>/scores_<profile>.csv``."""
-    return Path(run_dir) / f"scores_{profile}.csv"
+def scores_folder(run: RunFolder, scores_dir: str | Path = DEFAULT_SCORES_DIR) -> Path:
+    """Where a run's saved scores live: one of our runs' own folder (beside its records), or for
+    a reference-tree folder (``records`` None: someone else's, maybe shared or read-only)
+    ``<scores_dir>/<folder name>-<8 hex digits of the SHA-256 of its resolved path>``, readable
+    and distinct for two reference folders of one name (every reference tree names its folders
+    by method)."""
+    if run.records is not None:
+        return run.path
+    digest = hashlib.sha256(str(run.path.resolve()).encode()).hexdigest()[:8]
+    return Path(scores_dir).expanduser() / f"{run.path.name}-{digest}"
+
+
+def scores_path(folder: str | Path, profile: str) -> Path:
+    """The per-sample scores of a metric profile in a scores folder (``scores_folder``):
+    ``<folder>/scores_<profile>.csv``."""
+    return Path(folder) / f"scores_{profile}.csv"
+
+
+def check_writable(run: RunFolder, folder: Path) -> None:
+    """Fail before scoring, not after it, when ``run``'s scores could not be saved to ``folder``
+    (or, not made yet, the nearest folder above it). A run of ours keeps its scores beside its
+    records, in one place that ``table`` and ``report`` look up, rather than somewhere that
+    depends on the folder's permissions of the day."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if os.access(existing, os.W_OK):
+        return
+    fix = (
+        "a piebench run's scores are saved in its folder; make it writable or score a copy"
+        if existing == run.path
+        else "pass scores_dir=<a folder you can write>"
+    )
+    raise PermissionError(
+        f"cannot save the scores of {run.run_name}: {existing} is not writable ({fix})"
+    )
 
 
 def stale_reason(
@@ -176,6 +214,7 @@ def evaluate_run(
     data_cfg: Mapping[str, Any] | None = None,
     networks: MetricNetworks | None = None,
     save: bool = True,
+    scores_dir: str | Path = DEFAULT_SCORES_DIR,
 ) -> pd.DataFrame:
     """Score every sample of one run folder; returns (and by default saves) one row per sample.
 
@@ -191,7 +230,11 @@ def evaluate_run(
         data_cfg: the ``data`` config group (``types``, ``ids``, ``limit``, ``resolution``,
             ``mask_border``) selecting the samples; None = all samples, 512, border forced.
         networks: metric networks to reuse across runs (each loads once); None = new ones.
-        save: write ``<run_dir>/scores_<profile>.csv`` and its ``.json`` sidecar.
+        save: write ``scores_<profile>.csv`` and its ``.json`` sidecar to the run's scores
+            folder (``scores_folder``: the run folder, or for a reference-tree folder one
+            under ``scores_dir``).
+        scores_dir: where the scores of reference-tree folders are saved (relative paths from
+            the working directory); our runs' are saved in their own folders.
 
     Returns:
         A DataFrame with ``ID_COLUMNS`` (``status`` is ``ok``, ``failed`` = the method failed
@@ -204,6 +247,7 @@ def evaluate_run(
         MissingWeightsError: a metric network is neither configured nor cached offline.
         UnknownNameError: a configured metric name is not in the registry.
         ValueError: an invalid metric profile (``profiles.resolve_profile``).
+        PermissionError: ``save`` and the scores folder is not writable (checked first).
     """
     metrics_cfg = metrics_cfg or {}
     data_cfg = data_cfg or {}
@@ -211,6 +255,9 @@ def evaluate_run(
     names = metric_names(metrics_cfg)
     networks = networks or MetricNetworks(metrics_cfg)
     run = open_run(run_dir)
+    folder = scores_folder(run, scores_dir)
+    if save:
+        check_writable(run, folder)
     note = unfinished_note(run)
     if note:
         logger.warning(note)
@@ -255,9 +302,9 @@ def evaluate_run(
     frame = pd.DataFrame(rows, columns=[*ID_COLUMNS, *names, *TIMING_COLUMNS])
     frame[names] = frame[names].astype(float)
     if save:
-        _save(run, frame, profile, names, networks, (scored, elapsed), state)
+        _save(run, folder, frame, profile, names, networks, (scored, elapsed), state)
         if fid_enabled:
-            set_scores(frame, features, metrics_cfg).to_csv(run.path / SET_SCORES_FILE, index=False)
+            _write_csv(set_scores(frame, features, metrics_cfg), folder / SET_SCORES_FILE)
     return frame
 
 
@@ -431,12 +478,13 @@ def set_scores(
     return pd.DataFrame(out)
 
 
-def load_set_scores(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
-    """The ``set_scores.csv`` rows of the standard FID network from every run that has one
-    (files written with the former torchvision network are left out, with a log line)."""
+def load_set_scores(folders: Sequence[str | Path]) -> pd.DataFrame:
+    """The ``set_scores.csv`` rows of the standard FID network from every scores folder
+    (``scores_folder``) that has one (files written with the former torchvision network are left
+    out, with a log line)."""
     frames = []
-    for run_dir in run_dirs:
-        path = Path(str(run_dir)).expanduser() / SET_SCORES_FILE
+    for folder in folders:
+        path = Path(str(folder)).expanduser() / SET_SCORES_FILE
         if not path.is_file():
             continue
         sets = pd.read_csv(path, dtype={"run": str, "method": str})
@@ -449,6 +497,7 @@ def load_set_scores(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
 
 def _save(
     run: RunFolder,
+    folder: Path,
     frame: pd.DataFrame,
     profile: MetricProfile,
     names: list[str],
@@ -456,14 +505,15 @@ def _save(
     timing: tuple[int, float],
     state: dict[str, Any],
 ) -> None:
-    """Write the scores and their sidecar, each atomically (a killed scoring leaves the old
-    pair or a CSV whose sidecar, still the old one, marks it for scoring again)."""
+    """Write the scores and their sidecar to ``folder``, each atomically (a killed scoring leaves
+    the old pair or a CSV whose sidecar, still the old one, marks it for scoring again). The
+    sidecar names the run folder: a reference folder's scores lie elsewhere."""
     scored, elapsed = timing
-    path = scores_path(run.path, profile.name)
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+    path = scores_path(folder, profile.name)
+    _write_csv(frame, path)
     meta = {
         "run": run.run_name,
+        "run_folder": str(run.path),
         "method": run.method,
         "metric_profile": profile.name,
         "metric_mode": profile.mode,
@@ -479,6 +529,12 @@ def _save(
     }
     write_json_atomic(meta, path.with_suffix(".json"))
     logger.info("%s: wrote %s", run.run_name, path)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` as CSV atomically: a killed scoring never leaves half a file."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def model_name(manifest: Mapping[str, Any]) -> str:

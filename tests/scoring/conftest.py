@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +111,35 @@ def reference_run(bench: Path, tmp_path: Path) -> Path:
     run = tmp_path / "output" / "directinversion+p2p"
     write_edits(bench, run, strip=True)
     return run
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each test from its own folder: scores of a reference-tree folder go to ``scores_dir``
+    (default ``outputs/scores``, relative to the working directory), never into the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
+def listing(folder: Path) -> list[tuple[str, int]]:
+    """Every path under ``folder`` with its size (0 for folders): what was added or rewritten."""
+    return sorted(
+        (str(path.relative_to(folder)), path.stat().st_size if path.is_file() else 0)
+        for path in folder.rglob("*")
+    )
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``chmod -R a-w folder`` for the block, restored after so ``tmp_path`` can be removed.
+    Root writes anyway: tests compare ``listing`` before and after rather than expect errors."""
+    modes = {path: path.stat().st_mode for path in [folder, *folder.rglob("*")]}
+    for path, mode in modes.items():
+        path.chmod(mode & ~0o222)
+    try:
+        yield
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +16,7 @@ from piebench.__main__ import main
 from piebench.metrics.profiles import BUILTIN_PROFILES, resolve_profile
 from piebench.scoring.evaluate import evaluate_run
 from piebench.scoring.leaderboard import LEADERBOARD_COLUMNS
+from tests.scoring.conftest import listing, read_only
 
 PARITY_HEADER = (
     "metric profile: parity (mode=parity, ssim.crop_border=true, ssim.clamp_variance=false, "
@@ -62,6 +66,81 @@ def test_evaluate_then_table_reuses_scores_then_leaderboard(
     assert list(board["method"]) == ["direct", "directinversion+p2p"]
     assert list(board["n_scored"]) == [2, 3] and set(board["metric_mode"]) == {"parity"}
     assert set(board["metric_profile"]) == {"parity"}
+
+
+def networkless(bench, runs, tmp_path) -> list[str]:
+    """Overrides scoring only PSNR and MSE on the unedited part: no metric network needed."""
+    nowhere = str(tmp_path / "none.pth")
+    return [
+        f"runs=[{','.join(str(r) for r in runs)}]",
+        f"data.root={bench}",
+        f"metrics.clip.path={nowhere}",
+        f"metrics.dino.weights={nowhere}",
+        f"metrics.lpips.backbone_weights={nowhere}",
+        "metrics.device=cpu",
+        "metrics.names=[psnr_unedit_part,mse_unedit_part]",
+    ]
+
+
+def test_reference_folders_are_never_written_to(bench, reference_run, tmp_path, caplog):
+    """A folder of the reference's tree is someone else's (shared, often read-only): its scores
+    go to a folder of ours under scores_dir, one per folder path, where the next commands (the
+    report too) find and reuse them."""
+    twin = tmp_path / "output2" / reference_run.name  # the same folder name in another tree
+    shutil.copytree(reference_run, twin)
+    scores_dir = tmp_path / "scores"
+    args = [*networkless(bench, [reference_run, twin], tmp_path), f"scores_dir={scores_dir}"]
+    before = [listing(reference_run), listing(twin)]
+    caplog.set_level(logging.INFO, logger="piebench")
+    with read_only(reference_run), read_only(twin):
+        assert main(["table", *args]) == 0
+        assert [listing(reference_run), listing(twin)] == before
+        saved = sorted(scores_dir.glob("*/scores_parity.csv"))
+        assert len(saved) == 2 and saved[0].parent != saved[1].parent
+        assert all(path.parent.name.startswith(f"{reference_run.name}-") for path in saved)
+        mtimes = [path.stat().st_mtime_ns for path in saved]
+        caplog.clear()
+        assert main(["table", *args]) == 0
+        assert main(["leaderboard", *args]) == 0
+        assert main(["report", *args, f"out={tmp_path / 'report'}"]) == 0
+        assert caplog.text.count("reusing") == 6 and "scoring (" not in caplog.text
+        assert [path.stat().st_mtime_ns for path in saved] == mtimes
+        assert main(["evaluate", *args]) == 0  # scoring again: into scores_dir too
+        assert [listing(reference_run), listing(twin)] == before
+
+
+def test_our_run_not_writable_is_shown_but_not_scored(
+    bench, our_run, tmp_path, monkeypatch, capsys
+):
+    """Our runs keep their scores beside their records; one that cannot be written to (as root
+    every folder can: the check is faked) still shows saved scores, and scoring it fails in one
+    line naming the folder instead of after scoring."""
+    args = networkless(bench, [our_run], tmp_path)
+    assert main(["evaluate", *args]) == 0
+    saved = listing(our_run)
+    access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode, **k: Path(path) != our_run and access(path, mode, **k)
+    )
+    capsys.readouterr()
+    assert main(["table", *args]) == 0
+    assert main(["evaluate", *args]) == 1
+    err = capsys.readouterr().err
+    assert f"{our_run} is not writable" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and listing(our_run) == saved
+
+
+def test_leaderboard_is_csv_unless_another_format_is_asked(bench, our_run, tmp_path, capsys):
+    args = networkless(bench, [our_run], tmp_path)
+    assert main(["leaderboard", *args]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == ",".join(LEADERBOARD_COLUMNS)
+    assert main(["leaderboard", "--format", "markdown", *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| method ") and lines[1].startswith("|---") and len(lines) == 3
+    out = tmp_path / "board.tex"
+    assert main(["leaderboard", "--format", "latex", f"out={out}", *args]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("\\begin{tabular}") and out.read_text() == printed
 
 
 @pytest.mark.parametrize("profile", ["clean", "parity_current"])

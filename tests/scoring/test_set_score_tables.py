@@ -7,10 +7,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from piebench.__main__ import main
 from piebench.metrics.fid import NETWORK
 from piebench.metrics.networks import MetricNetworks
 from piebench.scoring.evaluate import SET_SCORES_FILE, evaluate_run, load_set_scores
 from piebench.scoring.tables import RUN_ROWS, aggregate, display, stack_runs, with_set_scores
+from tests.scoring.conftest import listing, read_only
+from tests.scoring.test_cli import csv_parts, networkless
 
 
 def sets_frame(network: str = NETWORK) -> pd.DataFrame:
@@ -79,14 +82,45 @@ def test_only_the_standard_network_is_shown(tmp_path):
     assert len(loaded) == 3 and set(loaded["fid_network"]) == {NETWORK}
 
 
-def test_evaluate_records_network_and_resize(bench, our_run, tiny_cfg):
-    class MeanColour(torch.nn.Module):
-        def forward(self, images):
-            return torch.cat([images.mean((2, 3)), images.std((2, 3))], dim=1)
+class MeanColour(torch.nn.Module):
+    """A stand-in FID feature extractor: per-channel mean and spread."""
 
+    def forward(self, images):
+        return torch.cat([images.mean((2, 3)), images.std((2, 3))], dim=1)
+
+
+def fid_scoring(tiny_cfg) -> tuple[dict, MetricNetworks]:
+    """PSNR plus FID/KID, with ``MeanColour`` as the Inception."""
     cfg = {**tiny_cfg, "names": ["psnr_unedit_part"], "fid": {"enabled": True, "kid_subsets": 2}}
     networks = MetricNetworks(cfg)
-    networks.__dict__["inception"] = MeanColour()  # a stand-in feature extractor
+    networks.__dict__["inception"] = MeanColour()
+    return cfg, networks
+
+
+def test_evaluate_records_network_and_resize(bench, our_run, tiny_cfg):
+    cfg, networks = fid_scoring(tiny_cfg)
     evaluate_run(our_run, data_root=bench, metrics_cfg=cfg, networks=networks)
     sets = pd.read_csv(our_run / SET_SCORES_FILE)
     assert set(sets["fid_network"]) == {NETWORK} and set(sets["fid_resize"]) == {"tf_bilinear"}
+
+
+def test_a_reference_folders_set_scores_are_kept_and_shown_from_scores_dir(
+    bench, reference_run, tiny_cfg, tmp_path, capsys
+):
+    cfg, networks = fid_scoring(tiny_cfg)
+    before, scores_dir = listing(reference_run), tmp_path / "scores"
+    with read_only(reference_run):
+        evaluate_run(
+            reference_run,
+            data_root=bench,
+            metrics_cfg=cfg,
+            networks=networks,
+            scores_dir=scores_dir,
+        )
+    assert listing(reference_run) == before
+    (sets,) = scores_dir.glob(f"*/{SET_SCORES_FILE}")
+    assert len(load_set_scores([sets.parent])) == 4  # the run and its 3 edit types
+    args = [*networkless(bench, [reference_run], tmp_path), "metrics.names=[psnr_unedit_part]"]
+    assert main(["table", "--format", "csv", *args, f"scores_dir={scores_dir}"]) == 0
+    table = csv_parts(capsys.readouterr().out)[1]
+    assert table["fid ↓"].notna().all()
