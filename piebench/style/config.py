@@ -5,6 +5,8 @@ Every choice the paper leaves open is a key here (see the README's *Diffusion in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from piebench.conf_compose import compose_conf
 from piebench.config_schema import ConfigError, ModelSchema, _check, at_least, choice
+from piebench.run_lock import try_lock
 
 MODELS = ("baseline", "style", "finetuned")
 
@@ -88,3 +91,14 @@ def run_dir(cfg: DictConfig) -> Path:
 def plain(node: Any) -> Any:
     """A config node as plain Python containers (for JSON summaries)."""
     return OmegaConf.to_container(node, resolve=True)
+
+
+@contextmanager
+def step_lock(folder: Path, step: str) -> Iterator[None]:
+    """Hold ``<folder>/.lock`` while a step writes there: a second ``style <step>`` into the same
+    run would redo the same work beside the first, so it stops at once (``ConfigError``)."""
+    lock = try_lock(folder / ".lock")
+    if lock is None:
+        raise ConfigError(f"another `style {step}` is writing {folder}: wait for it to finish")
+    with lock:
+        yield

@@ -37,7 +37,7 @@ from piebench.config_schema import ConfigError
 from piebench.models.loading import configure_network, load_model
 from piebench.models.sd import SDModel
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
-from piebench.style.config import plain, run_dir
+from piebench.style.config import plain, run_dir, step_lock
 from piebench.style.fit import noise_file, style_image_paths, style_latents
 from piebench.style.noise import StyleNoise
 from piebench.style.provenance import (
@@ -85,12 +85,20 @@ def draw_batch(
 
 def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
     """Train to ``style.steps`` (resuming from the last checkpoint); returns ``<run>/finetune``."""
-    style = cfg.style
-    steps = int(style.steps)
     out = finetune_dir(cfg)
-    if steps == 0:
+    if int(cfg.style.steps) == 0:
         logger.info("style.steps=0: training-free, nothing to fine-tune")
         return out
+    out.mkdir(parents=True, exist_ok=True)
+    with step_lock(out, "finetune"):
+        train(cfg, out, model)
+    return out
+
+
+def train(cfg: DictConfig, out: Path, model: SDModel | None) -> None:
+    """Resume or start the training in ``out``, run it to ``style.steps`` and save the UNet."""
+    style = cfg.style
+    steps = int(style.steps)
     noise_path, paths = noise_file(cfg), style_image_paths(cfg)
     done = resumable_checkpoints(out, training_inputs(cfg, noise_path, paths), steps)
     noise = StyleNoise.load(noise_path)
@@ -170,7 +178,6 @@ def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
         },
         out / "finetune.json",
     )
-    return out
 
 
 def resumable_checkpoints(out: Path, inputs: dict, steps: int) -> list[tuple[int, Path]]:
@@ -179,7 +186,6 @@ def resumable_checkpoints(out: Path, inputs: dict, steps: int) -> list[tuple[int
     ``inputs`` for the next resume."""
     done = checkpoints(out)
     if not done:
-        out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(inputs, out / TRAINING_FILE)
         return done
     check_resume(read_training(out), inputs, out)

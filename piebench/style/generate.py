@@ -32,7 +32,7 @@ from piebench.models.sd import SDModel
 from piebench.records import append_row, ends_cut_short, image_readable, parse_records
 from piebench.sampler.loop import denoise
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
-from piebench.style.config import plain, run_dir
+from piebench.style.config import plain, run_dir, step_lock
 from piebench.style.finetune import finetuned_unet_dir, load_finetuned_unet
 from piebench.style.fit import load_fitted, noise_file
 from piebench.style.noise import StyleNoise
@@ -148,9 +148,17 @@ def generate_images(
 
 
 def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
-    """Make every missing image of the plan; returns ``<run>/generate``."""
+    """Make every missing image of the plan (one process at a time); returns
+    ``<run>/generate``."""
     out = run_dir(cfg) / GENERATE_DIR
     out.mkdir(parents=True, exist_ok=True)
+    with step_lock(out, "generate"):
+        make_missing(cfg, out, model)
+    return out
+
+
+def make_missing(cfg: DictConfig, out: Path, model: SDModel | None) -> None:
+    """The images of the plan not made yet, batch by batch, each written as it is done."""
     prompts = read_prompts(cfg.style.prompts)
     sources = variant_sources(cfg)
     items = plan(cfg, prompts, sources)
@@ -168,7 +176,7 @@ def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
     )
     logger.info("style generate: %d of %d images to make in %s", len(todo), len(items), out)
     if not todo:
-        return out
+        return
     base = model or load_model(cfg.model)
     size = int(cfg.style.resolution) // 8
     shape = (int(base.unet.config.in_channels), size, size)
@@ -210,7 +218,6 @@ def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
                 write_image_atomic(image, out / item.file)
                 append_record(out / RECORDS, item, seconds, len(batch))
             bar.update(len(batch))
-    return out
 
 
 def finished(record: dict | None, item: Item) -> bool:

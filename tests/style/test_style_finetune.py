@@ -12,6 +12,7 @@ from diffusers.models.attention_processor import AttnProcessor
 
 from piebench.config_schema import ConfigError
 from piebench.models.loading import load_model
+from piebench.run_lock import try_lock
 from piebench.style.config import run_dir
 from piebench.style.finetune import checkpoints, finetune_dir, load_finetuned_unet, run_finetune
 from piebench.style.fit import run_fit
@@ -134,3 +135,17 @@ def test_generate_refuses_a_unet_trained_on_an_earlier_noise(make_cfg, tiny_mode
     with pytest.raises(ConfigError, match="trained on an earlier style noise"):
         run_generate(cfg, tiny_model)
     assert not (run_dir(cfg) / "generate" / "records.jsonl").exists()
+
+
+def test_a_second_finetune_of_a_busy_run_stops(make_cfg, tiny_model):
+    cfg = make_cfg("style.steps=1", *TRAIN, "style.name=busy")
+    run_fit(cfg, tiny_model)
+    finetune_dir(cfg).mkdir(parents=True)
+    held = try_lock(finetune_dir(cfg) / ".lock")
+    try:
+        with pytest.raises(ConfigError, match="another `style finetune` is writing"):
+            run_finetune(cfg, tiny_model)
+    finally:
+        held.close()
+    assert not checkpoints(finetune_dir(cfg))
+    assert [step for step, _ in checkpoints(run_finetune(cfg, tiny_model))] == [1]

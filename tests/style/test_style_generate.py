@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from piebench.config_schema import ConfigError
+from piebench.run_lock import try_lock
 from piebench.style.config import run_dir
 from piebench.style.finetune import finetune_dir
 from piebench.style.generate import made_records, plan, run_generate, variant_sources
@@ -131,3 +132,18 @@ def test_a_record_line_cut_short_by_a_kill_is_ended_before_the_next(make_cfg, ti
     assert len(lines) == 5 and json.loads(lines[-1])["id"] == "baseline/g1/00003"
     items = plan(cfg, read_prompts(cfg.style.prompts), variant_sources(cfg))
     assert [r["id"] for r in made_records(out, items)] == [i.id for i in items]
+
+
+def test_a_second_generate_into_a_busy_run_stops(make_cfg, tiny_model):
+    """Two ``style generate`` of one run would make the same images side by side."""
+    cfg = make_cfg("style.models=[baseline]", "style.guidance=[1]")
+    out = run_dir(cfg) / "generate"
+    out.mkdir(parents=True)
+    held = try_lock(out / ".lock")
+    try:
+        with pytest.raises(ConfigError, match="another `style generate` is writing"):
+            run_generate(cfg, tiny_model)
+    finally:
+        held.close()
+    assert not (out / "records.jsonl").exists()
+    assert len(records_of(run_generate(cfg, tiny_model))) == 4
