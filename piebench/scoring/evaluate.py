@@ -15,10 +15,12 @@ folder of ours under ``scores_dir`` instead and nothing is ever written into it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,20 +89,26 @@ def scores_path(folder: str | Path, profile: str) -> Path:
 
 def check_writable(run: RunFolder, folder: Path) -> None:
     """Fail before scoring, not after it, when ``run``'s scores could not be saved to ``folder``
-    (or, not made yet, the nearest folder above it). A run of ours keeps its scores beside its
-    records, in one place that ``table`` and ``report`` look up, rather than somewhere that
-    depends on the folder's permissions of the day."""
-    existing = next(path for path in (folder, *folder.parents) if path.exists())
-    if os.access(existing, os.W_OK):
-        return
-    fix = (
-        "a piebench run's scores are saved in its folder; make it writable or score a copy"
-        if existing == run.path
-        else "pass scores_dir=<a folder you can write>"
-    )
-    raise PermissionError(
-        f"cannot save the scores of {run.run_name}: {existing} is not writable ({fix})"
-    )
+    (made here when missing, and probed with a temporary file). A run of ours keeps its scores
+    beside its records, in one place that ``table`` and ``report`` look up, rather than
+    somewhere that depends on the folder's permissions of the day."""
+    ours = folder == run.path
+    try:
+        if ours and not os.access(folder, os.W_OK):
+            raise PermissionError(errno.EACCES, "not writable")
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        fix = (
+            "a piebench run's scores are saved in its folder; make it writable or score a copy"
+            if ours
+            else "pass scores_dir=<a folder you can write>"
+        )
+        raise PermissionError(
+            f"cannot save the scores of {run.run_name}: {folder} is not writable "
+            f"({err.strerror or err}; {fix})"
+        ) from None
 
 
 def stale_reason(

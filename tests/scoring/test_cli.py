@@ -323,3 +323,19 @@ def test_table_rows_are_runs_even_of_one_method_and_one_name(
     assert list(table["failed"]) == [1, 2]
     nothing = per_type[per_type["n"] == 0]  # blank cells, not "nan (n=nan)"
     assert nothing["psnr_unedit_part ↑"].isna().all() and nothing["total_s ↓"].isna().all()
+
+
+def test_a_scores_dir_that_cannot_be_made_stops_before_scoring(
+    bench, reference_run, tmp_path, capsys, caplog
+):
+    """A scores_dir under a file (or anywhere it cannot be made) is one line naming it, before
+    any sample is scored, not a traceback after all of them."""
+    (tmp_path / "marker").write_text("a file")
+    args = [*networkless(bench, [reference_run], tmp_path), f"scores_dir={tmp_path / 'marker'}"]
+    caplog.set_level(logging.INFO, logger="piebench")
+    for command in ("table", "evaluate"):
+        assert main([command, *args]) == 1
+        err = capsys.readouterr().err
+        assert "pass scores_dir=" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+    assert "scored " not in caplog.text
