@@ -38,15 +38,23 @@ def try_lock(path: Path) -> IO[str] | None:
 
 def other_split_holding(folder: Path, num_shards: int) -> str | None:
     """The name of a lock file in ``folder`` of a split other than ``num_shards`` that a running
-    process holds (probed with a shared lock, released at once), or None."""
+    process holds (``is_held``), or None."""
     for path in sorted(folder.glob(".lock*")):
         match = SHARD_LOCK.fullmatch(path.name)
         split = int(match.group(1)) if match else 1 if path.name == ".lock" else None
-        if split is None or split == num_shards:
-            continue
-        with path.open("a", encoding="utf-8") as probe:
-            try:
-                fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return path.name
+        if split is not None and split != num_shards and is_held(path):
+            return path.name
     return None
+
+
+def is_held(path: Path) -> bool:
+    """Whether a running process holds the lock at ``path`` (probed with a shared lock, released
+    at once; a missing file is no lock)."""
+    if not path.is_file():
+        return False
+    with path.open("a", encoding="utf-8") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from piebench.conf_compose import compose_conf
 from piebench.config_schema import ConfigError, ModelSchema, _check, at_least, choice
-from piebench.run_lock import try_lock
+from piebench.run_lock import is_held, try_lock
 
 MODELS = ("baseline", "style", "finetuned")
 
@@ -102,3 +102,10 @@ def step_lock(folder: Path, step: str) -> Iterator[None]:
         raise ConfigError(f"another `style {step}` is writing {folder}: wait for it to finish")
     with lock:
         yield
+
+
+def check_not_running(folder: Path, step: str) -> None:
+    """A ``ConfigError`` while ``style <step>`` holds ``folder``'s lock (``step_lock``): what
+    it is writing is not finished."""
+    if is_held(folder / ".lock"):
+        raise ConfigError(f"`style {step}` is writing {folder}: wait for it to finish")

@@ -84,8 +84,10 @@ def generated_images(cfg: DictConfig) -> pd.DataFrame:
     made = made_records(folder, items)
     if not made:
         raise ConfigError(
-            f"no images of style.models={list(cfg.style.models)} x style.guidance="
-            f"{list(cfg.style.guidance)} in {folder}: run `style generate` with the same settings"
+            f"none of the {len(items)} images of style.models={list(cfg.style.models)} x "
+            f"style.guidance={list(cfg.style.guidance)} in {folder} is made from the current "
+            "inputs (missing, or made before style fit/finetune ran again): run `style "
+            "generate` with the same settings"
         )
     if len(made) < len(items):
         logger.warning(

@@ -37,8 +37,8 @@ from piebench.config_schema import ConfigError
 from piebench.models.loading import configure_network, load_model
 from piebench.models.sd import SDModel
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
-from piebench.style.config import plain, run_dir, step_lock
-from piebench.style.fit import noise_file, style_image_paths, style_latents
+from piebench.style.config import check_not_running, plain, run_dir, step_lock
+from piebench.style.fit import check_fitted_on, noise_file, style_image_paths, style_latents
 from piebench.style.noise import StyleNoise
 from piebench.style.provenance import (
     TRAINING_FILE,
@@ -100,6 +100,7 @@ def train(cfg: DictConfig, out: Path, model: SDModel | None) -> None:
     style = cfg.style
     steps = int(style.steps)
     noise_path, paths = noise_file(cfg), style_image_paths(cfg)
+    check_fitted_on(cfg, paths)
     done = resumable_checkpoints(out, training_inputs(cfg, noise_path, paths), steps)
     noise = StyleNoise.load(noise_path)
     base = model or load_model(cfg.model)
@@ -192,7 +193,7 @@ def resumable_checkpoints(out: Path, inputs: dict, steps: int) -> list[tuple[int
     if done[-1][0] > steps:
         raise ConfigError(
             f"{done[-1][1]} is past style.steps={steps}: set style.steps>={done[-1][0]}, or "
-            "remove that folder to train again from the start"
+            f"remove {out} to train again from the start"
         )
     return done
 
@@ -228,6 +229,7 @@ def finetuned_unet_dir(cfg: DictConfig) -> Path:
             f"style.models has 'finetuned' but {folder} does not exist: run "
             "`python -m piebench style finetune style.steps=N` first"
         )
+    check_not_running(finetune_dir(cfg), "finetune")
     trained = read_training(finetune_dir(cfg))
     if trained and trained["noise_sha256"] != files_sha256([noise_file(cfg)]):
         raise ConfigError(

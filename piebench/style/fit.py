@@ -11,6 +11,7 @@ resolution, settings, summary statistics).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,6 +122,23 @@ def noise_file(cfg: DictConfig) -> Path:
     if not path.is_file():
         raise ConfigError(f"no style noise at {path}: run `python -m piebench style fit` first")
     return path
+
+
+def check_fitted_on(cfg: DictConfig, paths: Sequence[Path]) -> None:
+    """A ``ConfigError`` when the style folder's images are not those ``style fit`` fitted the
+    noise on (``noise.json``): fine-tuning on other images than the noise describes would mix
+    two styles."""
+    summary_path = run_dir(cfg) / SUMMARY_FILE
+    if not summary_path.is_file():
+        return
+    fitted = json.loads(summary_path.read_text(encoding="utf-8"))["images"]
+    now = [{"name": p.name, "sha256": files_sha256([p])} for p in paths]
+    if fitted != now:
+        raise ConfigError(
+            f"the images in {style_images_dir(cfg)} changed since `style fit` ({len(fitted)} "
+            f"fitted, {len(now)} now, {sum(f not in fitted for f in now)} new or changed): run "
+            "`style fit` again"
+        )
 
 
 def load_fitted(cfg: DictConfig) -> StyleNoise:

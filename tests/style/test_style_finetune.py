@@ -149,3 +149,24 @@ def test_a_second_finetune_of_a_busy_run_stops(make_cfg, tiny_model):
         held.close()
     assert not checkpoints(finetune_dir(cfg))
     assert [step for step, _ in checkpoints(run_finetune(cfg, tiny_model))] == [1]
+
+
+def test_finetune_and_the_finetuned_model_wait_for_what_they_build_on(
+    make_cfg, tiny_model, style_folder
+):
+    """Fine-tuning on other images than the noise was fitted on would mix two styles; a UNet
+    that ``style finetune`` is still writing is not the finished model."""
+    cfg = make_cfg("style.steps=1", *TRAIN, "style.name=waits", "style.models=[finetuned]")
+    run_fit(cfg, tiny_model)
+    run_finetune(cfg, tiny_model)
+    held = try_lock(finetune_dir(cfg) / ".lock")
+    try:
+        with pytest.raises(ConfigError, match="`style finetune` is writing"):
+            run_generate(cfg, tiny_model)
+    finally:
+        held.close()
+    assert len(list(run_generate(cfg, tiny_model).glob("finetuned/*/*.png"))) == 8
+    (style_folder / "extra.png").write_bytes((style_folder / "style_1.png").read_bytes())
+    more = make_cfg("style.steps=2", *TRAIN, "style.name=waits")
+    with pytest.raises(ConfigError, match=r"changed since `style fit` \(4 fitted, 5 now, 1 new"):
+        run_finetune(more, tiny_model)
