@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
+from piebench.run_lock import try_lock
 from piebench.style.config import load_config
 
 SIZES = [(80, 64), (64, 96), (70, 70), (64, 64)]
@@ -70,3 +72,12 @@ def make_cfg(tmp_path: Path, style_folder: Path, prompts_file: Path) -> Callable
 @pytest.fixture(scope="session")
 def tiny_model() -> SDModel:
     return load_model(load_config(["model=tiny", "model.device=cpu"]).model)
+
+
+@contextmanager
+def lock_held(path: Path) -> Iterator[None]:
+    """Hold the lock at ``path`` as another process's step would, for the block."""
+    held = try_lock(path)
+    assert held is not None
+    with held:
+        yield

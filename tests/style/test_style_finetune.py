@@ -12,11 +12,11 @@ from diffusers.models.attention_processor import AttnProcessor
 
 from piebench.config_schema import ConfigError
 from piebench.models.loading import load_model
-from piebench.run_lock import try_lock
 from piebench.style.config import run_dir
 from piebench.style.finetune import checkpoints, finetune_dir, load_finetuned_unet, run_finetune
 from piebench.style.fit import run_fit
 from piebench.style.generate import run_generate
+from tests.style.conftest import lock_held
 
 TRAIN = ("style.train_batch_size=2", "style.learning_rate=1e-3", "style.checkpoint_every=1")
 
@@ -141,12 +141,11 @@ def test_a_second_finetune_of_a_busy_run_stops(make_cfg, tiny_model):
     cfg = make_cfg("style.steps=1", *TRAIN, "style.name=busy")
     run_fit(cfg, tiny_model)
     finetune_dir(cfg).mkdir(parents=True)
-    held = try_lock(finetune_dir(cfg) / ".lock")
-    try:
-        with pytest.raises(ConfigError, match="another `style finetune` is writing"):
-            run_finetune(cfg, tiny_model)
-    finally:
-        held.close()
+    with (
+        lock_held(finetune_dir(cfg) / ".lock"),
+        pytest.raises(ConfigError, match="another `style finetune` is writing"),
+    ):
+        run_finetune(cfg, tiny_model)
     assert not checkpoints(finetune_dir(cfg))
     assert [step for step, _ in checkpoints(run_finetune(cfg, tiny_model))] == [1]
 
@@ -159,12 +158,11 @@ def test_finetune_and_the_finetuned_model_wait_for_what_they_build_on(
     cfg = make_cfg("style.steps=1", *TRAIN, "style.name=waits", "style.models=[finetuned]")
     run_fit(cfg, tiny_model)
     run_finetune(cfg, tiny_model)
-    held = try_lock(finetune_dir(cfg) / ".lock")
-    try:
-        with pytest.raises(ConfigError, match="`style finetune` is writing"):
-            run_generate(cfg, tiny_model)
-    finally:
-        held.close()
+    with (
+        lock_held(finetune_dir(cfg) / ".lock"),
+        pytest.raises(ConfigError, match="`style finetune` is writing"),
+    ):
+        run_generate(cfg, tiny_model)
     assert len(list(run_generate(cfg, tiny_model).glob("finetuned/*/*.png"))) == 8
     (style_folder / "extra.png").write_bytes((style_folder / "style_1.png").read_bytes())
     more = make_cfg("style.steps=2", *TRAIN, "style.name=waits")

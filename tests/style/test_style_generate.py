@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 
 from piebench.config_schema import ConfigError
-from piebench.run_lock import try_lock
 from piebench.style.config import run_dir
 from piebench.style.finetune import finetune_dir
 from piebench.style.generate import made_records, plan, run_generate, variant_sources
 from piebench.style.noise import NOISE_FILE, StyleNoise
 from piebench.style.prompts import read_prompts
+from tests.style.conftest import lock_held
 
 
 def test_standard_noise_is_torch_randn_of_each_seed():
@@ -139,11 +139,10 @@ def test_a_second_generate_into_a_busy_run_stops(make_cfg, tiny_model):
     cfg = make_cfg("style.models=[baseline]", "style.guidance=[1]")
     out = run_dir(cfg) / "generate"
     out.mkdir(parents=True)
-    held = try_lock(out / ".lock")
-    try:
-        with pytest.raises(ConfigError, match="another `style generate` is writing"):
-            run_generate(cfg, tiny_model)
-    finally:
-        held.close()
+    with (
+        lock_held(out / ".lock"),
+        pytest.raises(ConfigError, match="another `style generate` is writing"),
+    ):
+        run_generate(cfg, tiny_model)
     assert not (out / "records.jsonl").exists()
     assert len(records_of(run_generate(cfg, tiny_model))) == 4
