@@ -241,13 +241,29 @@ def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], 
     return "\n\n".join(parts)
 
 
+def _leaderboard(
+    cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str
+) -> str:
+    """The leaderboard in ``fmt``. When a run's key is not its name (two runs of one name), the
+    ``runs: key = folder`` legend follows as a caption in markdown and latex; a CSV stays rows
+    only (what scripts read), so there the legend goes to the log."""
+    text = render(leaderboard(scored), fmt).rstrip()
+    names = [open_run(run_dir).run_name for run_dir in cfg.runs]
+    legend = run_legend(names, [str(run_dir) for run_dir in cfg.runs])
+    if legend and fmt == "csv":
+        logger.info(legend)
+    elif legend:
+        text += "\n\n" + caption(legend, fmt)
+    return text
+
+
 def _main(command: str, argv: list[str]) -> int:
     _setup_logging()
     try:
         args, cfg = _parse(command, argv)
         scored = collect(cfg, force=command == "evaluate" or bool(cfg.rescore))
         if command == "leaderboard":
-            _emit(render(leaderboard(scored), args.format).rstrip(), cfg.out)
+            _emit(_leaderboard(cfg, scored, args.format), cfg.out)
         else:
             _emit(_tables(cfg, scored, args.format), cfg.out if command == "table" else None)
     except USER_ERRORS as err:

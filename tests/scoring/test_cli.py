@@ -339,3 +339,18 @@ def test_a_scores_dir_that_cannot_be_made_stops_before_scoring(
         assert "pass scores_dir=" in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
     assert "scored " not in caplog.text
+
+
+def test_leaderboard_names_the_folders_of_renamed_runs(bench, our_run, tmp_path, capsys, caplog):
+    """Two runs named ``direct`` become ``direct`` and ``direct-2``: markdown says which folder
+    is which under the table; CSV stays rows only and the legend goes to the log."""
+    twin = tmp_path / "outputs2" / "direct"
+    shutil.copytree(our_run, twin)
+    args = networkless(bench, [our_run, twin], tmp_path)
+    legend = f"runs: direct = {our_run}, direct-2 = {twin}"
+    assert main(["leaderboard", "--format", "markdown", *args]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(legend)
+    caplog.set_level(logging.INFO, logger="piebench")
+    assert main(["leaderboard", *args]) == 0
+    rows = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(rows["run"]) == ["direct", "direct-2"] and legend in caplog.text
