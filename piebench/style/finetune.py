@@ -89,18 +89,21 @@ def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
     if int(cfg.style.steps) == 0:
         logger.info("style.steps=0: training-free, nothing to fine-tune")
         return out
+    noise_path, paths = noise_file(cfg), style_image_paths(cfg)  # checked before any folder
+    check_fitted_on(cfg, paths)
     out.mkdir(parents=True, exist_ok=True)
     with step_lock(out, "finetune"):
-        train(cfg, out, model)
+        train(cfg, out, model, noise_path, paths)
     return out
 
 
-def train(cfg: DictConfig, out: Path, model: SDModel | None) -> None:
-    """Resume or start the training in ``out``, run it to ``style.steps`` and save the UNet."""
+def train(
+    cfg: DictConfig, out: Path, model: SDModel | None, noise_path: Path, paths: list[Path]
+) -> None:
+    """Resume or start the training in ``out`` on the noise at ``noise_path`` and the style
+    images ``paths``, run it to ``style.steps`` and save the UNet."""
     style = cfg.style
     steps = int(style.steps)
-    noise_path, paths = noise_file(cfg), style_image_paths(cfg)
-    check_fitted_on(cfg, paths)
     done = resumable_checkpoints(out, training_inputs(cfg, noise_path, paths), steps)
     noise = StyleNoise.load(noise_path)
     base = model or load_model(cfg.model)

@@ -150,17 +150,22 @@ def generate_images(
 def run_generate(cfg: DictConfig, model: SDModel | None = None) -> Path:
     """Make every missing image of the plan (one process at a time); returns
     ``<run>/generate``."""
+    prompts, sources = read_prompts(cfg.style.prompts), variant_sources(cfg)  # checked first
     out = run_dir(cfg) / GENERATE_DIR
     out.mkdir(parents=True, exist_ok=True)
     with step_lock(out, "generate"):
-        make_missing(cfg, out, model)
+        make_missing(cfg, out, model, prompts, sources)
     return out
 
 
-def make_missing(cfg: DictConfig, out: Path, model: SDModel | None) -> None:
+def make_missing(
+    cfg: DictConfig,
+    out: Path,
+    model: SDModel | None,
+    prompts: list[str],
+    sources: dict[str, dict],
+) -> None:
     """The images of the plan not made yet, batch by batch, each written as it is done."""
-    prompts = read_prompts(cfg.style.prompts)
-    sources = variant_sources(cfg)
     items = plan(cfg, prompts, sources)
     made = {record["id"] for record in made_records(out, items)}
     todo = [i for i in items if i.id not in made]

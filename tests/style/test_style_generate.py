@@ -12,7 +12,7 @@ from PIL import Image
 
 from piebench.config_schema import ConfigError
 from piebench.style.config import run_dir
-from piebench.style.finetune import finetune_dir
+from piebench.style.finetune import finetune_dir, run_finetune
 from piebench.style.generate import made_records, plan, run_generate, variant_sources
 from piebench.style.noise import NOISE_FILE, StyleNoise
 from piebench.style.prompts import read_prompts
@@ -146,3 +146,14 @@ def test_a_second_generate_into_a_busy_run_stops(make_cfg, tiny_model):
         run_generate(cfg, tiny_model)
     assert not (out / "records.jsonl").exists()
     assert len(records_of(run_generate(cfg, tiny_model))) == 4
+
+
+def test_a_step_that_cannot_start_leaves_no_folder(make_cfg, tiny_model):
+    """A missing ``style fit`` is named before any run folder (or lock file) is made."""
+    for step, cfg in (
+        (run_generate, make_cfg("style.name=nofit")),
+        (run_finetune, make_cfg("style.name=nofit", "style.steps=1")),
+    ):
+        with pytest.raises(ConfigError, match="style fit"):
+            step(cfg, tiny_model)
+        assert not run_dir(cfg).exists()
