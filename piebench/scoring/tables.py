@@ -195,12 +195,21 @@ def caption(text: str, fmt: str) -> str:
     return {"markdown": "", "csv": "# ", "latex": "% "}[fmt] + text
 
 
+# the headers' units and arrows as maths, which pdflatex sets without extra packages
+LATEX_SYMBOLS = str.maketrans(
+    {"↑": r"$\uparrow$", "↓": r"$\downarrow$", "×": r"$\times$"}
+    | {sup: f"$^{{{power}}}$" for power, sup in _SUPERSCRIPT.items()}
+)
+
+
 def render(table: pd.DataFrame, fmt: str) -> str:
-    """Render a display table as ``markdown``, ``csv`` or ``latex``."""
+    """Render a display table as ``markdown``, ``csv`` or ``latex`` (floats with two decimals
+    and empty cells blank, as in markdown; units and arrows as maths)."""
     if fmt == "csv":
         return table.to_csv(index=False)
     if fmt == "latex":
-        return table.to_latex(index=False, escape=True)
+        text = table.to_latex(index=False, escape=True, float_format="%.2f", na_rep="")
+        return text.translate(LATEX_SYMBOLS)
     if fmt == "markdown":
         return _markdown(table)
     raise ConfigError(f"unknown format '{fmt}'; valid formats: {', '.join(FORMATS)}")

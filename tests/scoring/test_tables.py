@@ -72,7 +72,12 @@ def test_display_marks_units_directions_and_counts(frame):
     markdown = render(shown, "markdown").splitlines()
     assert markdown[0].split()[:4] == ["|", "method", "|", "run"] and set(markdown[1]) <= {"|", "-"}
     assert len(markdown) == 4
-    assert "\\begin{tabular}" in render(shown, "latex")
+    latex = render(shown, "latex")
+    assert "\\begin{tabular}" in latex and not set(latex) - set(map(chr, range(128)))
+    assert r"structure\_distance $\times$10$^{3}$ $\downarrow$" in latex
+    numbers = pd.DataFrame({"run": ["a", "b"], "total_s_mean": [1.23456, float("nan")]})
+    rows = render(numbers, "latex").splitlines()
+    assert "a & 1.23 \\\\" in rows and "b &  \\\\" in rows
 
 
 def test_caption_keeps_csv_and_latex_parseable(frame):
