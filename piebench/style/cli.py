@@ -40,7 +40,8 @@ def _fit(cfg: DictConfig) -> object:
 def _finetune(cfg: DictConfig) -> object:
     from piebench.style.finetune import run_finetune
 
-    return run_finetune(cfg)
+    out = run_finetune(cfg)
+    return out if out.is_dir() else "style.steps=0: training-free, nothing to fine-tune"
 
 
 def _generate(cfg: DictConfig) -> object:

@@ -169,6 +169,8 @@ def test_evaluate_before_generate_and_an_unknown_step_are_one_line_errors(
     assert "Could not find 'metrics/paritty'" in err and "parity_current" in err
     assert "Config search path" not in err
     assert main(["style", "fitt"]) == 2
+    assert main(["style", "finetune", *args, "style.steps=0"]) == 0
+    assert capsys.readouterr().out.strip().endswith("training-free, nothing to fine-tune")
 
 
 def test_only_the_configured_sets_of_current_inputs_are_scored(
