@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from piebench.atomic_files import write_image_atomic, write_json_atomic, write_text_atomic
 from piebench.data.errors import SampleError
-from piebench.data.pie_bench import SAMPLE_ROOT, Benchmark, Sample, load_benchmark
+from piebench.data.pie_bench import Benchmark, Sample, load_configured
 from piebench.data.prefetch import load_in_order
 from piebench.manifest import (
     build_manifest,
@@ -187,9 +187,7 @@ class Runner:
             ) from None
 
     def _benchmark(self) -> Benchmark:
-        data = self.cfg.data
-        root = Path(data.root) if data.root else SAMPLE_ROOT
-        return load_benchmark(root, data.types, data.ids, data.limit, self.shard, self.num_shards)
+        return load_configured(self.cfg.data)
 
     # -- per-sample work --------------------------------------------------------------------------
     def _fail(

@@ -36,7 +36,7 @@ from piebench.bench.timed_run import (
 from piebench.cli_run import CLEAN_ERRORS, CONF_DIR
 from piebench.conf_compose import composition_error
 from piebench.config_schema import validate
-from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
+from piebench.data.pie_bench import load_configured
 from piebench.manifest import device_name, device_numerics
 from piebench.methods import METHODS
 from piebench.models.fast_path import describe
@@ -109,14 +109,7 @@ def measure_baseline(cfg: DictConfig, model: SDModel) -> tuple[float, float]:
 
 def _measure_baseline(cfg: DictConfig, model: SDModel) -> tuple[float, float]:
     data = cfg.data
-    samples = load_benchmark(
-        data.root or SAMPLE_ROOT,
-        data.types,
-        data.ids,
-        data.limit,
-        int(data.get("shard", 0)),
-        int(data.get("num_shards", 1)),
-    ).samples  # the timed run's samples (its shard of the selection), not the whole selection
+    samples = load_configured(data).samples  # the timed run's: its shard of the selection
     limit = cfg.bench.baseline_limit
     samples = samples[: int(limit)] if limit is not None else samples
     method = METHODS.get(str(cfg.method.name))(baseline_model(cfg, model), cfg.method)

@@ -9,10 +9,10 @@ scoring. Samples come back sorted by id so every run sees the same order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -200,6 +200,20 @@ def first_users_of_image_paths(mapping: dict) -> dict[str, str]:
         if isinstance(entry, dict) and isinstance(entry.get("image_path"), str):
             users.setdefault(str(entry["image_path"]), sample_id)
     return users
+
+
+def load_configured(data: Mapping[str, Any]) -> Benchmark:
+    """The samples a ``data.*`` config selects: ``root`` (the bundled sample when null), then
+    ``types``, ``ids``, ``limit`` and this run's ``shard`` of ``num_shards``, as ``run`` edits
+    them (``bench`` times its baseline on the same)."""
+    return load_benchmark(
+        data.get("root") or SAMPLE_ROOT,
+        data.get("types"),
+        data.get("ids"),
+        data.get("limit"),
+        int(data.get("shard", 0)),
+        int(data.get("num_shards", 1)),
+    )
 
 
 def load_benchmark(

@@ -38,12 +38,19 @@ from piebench.models.loading import configure_network, load_model
 from piebench.models.sd import SDModel
 from piebench.sampler.schedule import DDIMSchedule, SchedulerConfig
 from piebench.style.config import check_not_running, plain, run_dir, step_lock
-from piebench.style.fit import check_fitted_on, noise_file, style_image_paths, style_latents
+from piebench.style.fit import (
+    check_fitted_on,
+    load_fitted,
+    noise_file,
+    style_image_paths,
+    style_latents,
+)
 from piebench.style.noise import StyleNoise
 from piebench.style.provenance import (
     TRAINING_FILE,
     check_resume,
     files_sha256,
+    image_digests,
     read_training,
     training_inputs,
 )
@@ -90,22 +97,24 @@ def run_finetune(cfg: DictConfig, model: SDModel | None = None) -> Path:
         logger.info("style.steps=0: training-free, nothing to fine-tune")
         return out
     noise_path, paths = noise_file(cfg), style_image_paths(cfg)  # checked before any folder
-    check_fitted_on(cfg, paths)
+    images = image_digests(paths)
+    check_fitted_on(cfg, images)
     out.mkdir(parents=True, exist_ok=True)
     with step_lock(out, "finetune"):
-        train(cfg, out, model, noise_path, paths)
+        train(cfg, out, model, paths, training_inputs(cfg, noise_path, images))
     return out
 
 
 def train(
-    cfg: DictConfig, out: Path, model: SDModel | None, noise_path: Path, paths: list[Path]
+    cfg: DictConfig, out: Path, model: SDModel | None, paths: list[Path], inputs: dict
 ) -> None:
-    """Resume or start the training in ``out`` on the noise at ``noise_path`` and the style
-    images ``paths``, run it to ``style.steps`` and save the UNet."""
+    """Resume or start the training in ``out`` on the style images ``paths`` and the inputs
+    ``inputs`` records (``provenance.training_inputs``), run it to ``style.steps`` and save the
+    UNet."""
     style = cfg.style
     steps = int(style.steps)
-    done = resumable_checkpoints(out, training_inputs(cfg, noise_path, paths), steps)
-    noise = StyleNoise.load(noise_path)
+    done = resumable_checkpoints(out, inputs, steps)
+    noise = load_fitted(cfg)
     base = model or load_model(cfg.model)
     latents = style_latents(cfg, base, paths)
     if tuple(latents.shape[1:]) != noise.shape:

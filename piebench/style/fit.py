@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from piebench.models.sd import SDModel, images_to_tensor
 from piebench.style.config import plain, run_dir, style_images_dir
 from piebench.style.images import list_style_images, load_style_images
 from piebench.style.noise import NOISE_FILE, StyleNoise
-from piebench.style.provenance import files_sha256
+from piebench.style.provenance import image_digests
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def summary(
     cfg: DictConfig, model: SDModel, paths: Sequence[Path], noise: StyleNoise
 ) -> dict[str, Any]:
     return {
-        "images": [{"name": p.name, "sha256": files_sha256([p])} for p in paths],
+        "images": [{"name": n, "sha256": h} for n, h in image_digests(paths).items()],
         "n_images": len(paths),
         "style_folder": str(style_images_dir(cfg)),
         "model": model.name,
@@ -124,20 +124,20 @@ def noise_file(cfg: DictConfig) -> Path:
     return path
 
 
-def check_fitted_on(cfg: DictConfig, paths: Sequence[Path]) -> None:
-    """A ``ConfigError`` when the style folder's images are not those ``style fit`` fitted the
-    noise on (``noise.json``): fine-tuning on other images than the noise describes would mix
-    two styles."""
+def check_fitted_on(cfg: DictConfig, images: Mapping[str, str]) -> None:
+    """A ``ConfigError`` when the style folder's images (``provenance.image_digests``) are not
+    those ``style fit`` fitted the noise on (``noise.json``): fine-tuning on other images than
+    the noise describes would mix two styles."""
     summary_path = run_dir(cfg) / SUMMARY_FILE
     if not summary_path.is_file():
         return
-    fitted = json.loads(summary_path.read_text(encoding="utf-8"))["images"]
-    now = [{"name": p.name, "sha256": files_sha256([p])} for p in paths]
-    if fitted != now:
+    listed = json.loads(summary_path.read_text(encoding="utf-8"))["images"]
+    fitted = {image["name"]: image["sha256"] for image in listed}
+    if fitted != dict(images):
+        changed = sum(fitted.get(name) != sha for name, sha in images.items())
         raise ConfigError(
             f"the images in {style_images_dir(cfg)} changed since `style fit` ({len(fitted)} "
-            f"fitted, {len(now)} now, {sum(f not in fitted for f in now)} new or changed): run "
-            "`style fit` again"
+            f"fitted, {len(images)} now, {changed} new or changed): run `style fit` again"
         )
 
 

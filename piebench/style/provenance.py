@@ -77,12 +77,17 @@ def model_inputs(cfg: DictConfig) -> dict[str, Any]:
     return {key: model.get(key) for key in MODEL_KEYS}
 
 
-def training_inputs(cfg: DictConfig, noise_file: Path, image_paths: Sequence[Path]) -> dict:
-    """Everything a fine-tuning step draws on: the fitted noise, the style images, the model,
-    the seed and the ``TRAINING_KEYS`` settings."""
+def image_digests(paths: Sequence[Path]) -> dict[str, str]:
+    """``{file name: sha256}`` of the style images, in ``paths`` order."""
+    return {p.name: files_sha256([p]) for p in paths}
+
+
+def training_inputs(cfg: DictConfig, noise_file: Path, images: Mapping[str, str]) -> dict:
+    """Everything a fine-tuning step draws on: the fitted noise, the style images
+    (``image_digests``), the model, the seed and the ``TRAINING_KEYS`` settings."""
     return {
         "noise_sha256": files_sha256([noise_file]),
-        "style_images": {p.name: files_sha256([p]) for p in image_paths},
+        "style_images": dict(images),
         "model": model_inputs(cfg),
         "seed": int(cfg.seed),
         "style": {key: plain(cfg.style)[key] for key in TRAINING_KEYS},
