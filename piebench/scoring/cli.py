@@ -43,7 +43,7 @@ from piebench.scoring.evaluate import (
     stale_reason,
 )
 from piebench.scoring.leaderboard import leaderboard
-from piebench.scoring.runs import open_run
+from piebench.scoring.runs import RunFolder, open_run
 from piebench.scoring.tables import (
     FORMATS,
     MASK_INPUT_METHODS,
@@ -168,6 +168,7 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
                 data_cfg=scoring_cfg,
                 networks=networks,
                 scores_dir=cfg.scores_dir,
+                note_missing=force,  # else current_state has said it
             )
         else:
             logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
@@ -208,10 +209,17 @@ def _emit(text: str, out: str | None) -> None:
         write_text_atomic(text + "\n", Path(out))
 
 
-def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
-    """One row per run (``RUN_ROWS``), per edit type too with ``by=edit_type``."""
+def _named_runs(cfg: DictConfig) -> tuple[list[RunFolder], list[str], str | None]:
+    """The runs of ``cfg.runs``, their names, and the ``runs: key = folder`` legend (None when
+    every run's key is its name)."""
     runs = [open_run(run_dir) for run_dir in cfg.runs]
     names = [run.run_name for run in runs]
+    return runs, names, run_legend(names, [str(run_dir) for run_dir in cfg.runs])
+
+
+def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
+    """One row per run (``RUN_ROWS``), per edit type too with ``by=edit_type``."""
+    runs, names, legend = _named_runs(cfg)
     frame = stack_runs([f for f, _ in scored], names)
     by = list(RUN_ROWS) if cfg.by == "method" else [*RUN_ROWS, "edit_type"]
     folders = [scores_folder(run, cfg.scores_dir) for run in runs]
@@ -222,7 +230,6 @@ def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], 
         caption(f"PIE-Bench scores, {profile.header()}", fmt),
         render(display(aggregated), fmt),
     ]
-    legend = run_legend(names, [str(run_dir) for run_dir in cfg.runs])
     if legend:
         parts.append(caption(legend, fmt))
     if MASK_INPUT_METHODS.intersection(aggregated["method"].astype(str)):
@@ -248,8 +255,7 @@ def _leaderboard(
     ``runs: key = folder`` legend follows as a caption in markdown and latex; a CSV stays rows
     only (what scripts read), so there the legend goes to the log."""
     text = render(leaderboard(scored), fmt).rstrip()
-    names = [open_run(run_dir).run_name for run_dir in cfg.runs]
-    legend = run_legend(names, [str(run_dir) for run_dir in cfg.runs])
+    legend = _named_runs(cfg)[2]
     if legend and fmt == "csv":
         logger.info(legend)
     elif legend:

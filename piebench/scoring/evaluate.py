@@ -135,9 +135,11 @@ def stale_reason(
 def current_state(
     run: RunFolder, data_root: str | Path | None, data_cfg: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The state (``freshness.scoring_state``) a scoring of ``run`` would stand for now."""
+    """The state (``freshness.scoring_state``) a scoring of ``run`` would stand for now; logs
+    how many benchmark images a reference-tree folder lacks (``evaluate_run`` with
+    ``note_missing=False`` then stays quiet about them)."""
     root = benchmark_root(run, data_root)
-    return scoring_state(run, root, _select_samples(run, root, data_cfg))
+    return scoring_state(run, root, _select_samples(run, root, data_cfg, note_missing=True))
 
 
 SELECTION_KEYS = ("types", "ids", "limit")
@@ -223,6 +225,7 @@ def evaluate_run(
     networks: MetricNetworks | None = None,
     save: bool = True,
     scores_dir: str | Path = DEFAULT_SCORES_DIR,
+    note_missing: bool = True,
 ) -> pd.DataFrame:
     """Score every sample of one run folder; returns (and by default saves) one row per sample.
 
@@ -243,6 +246,8 @@ def evaluate_run(
             under ``scores_dir``).
         scores_dir: where the scores of reference-tree folders are saved (relative paths from
             the working directory); our runs' are saved in their own folders.
+        note_missing: warn with the count of benchmark images a reference-tree folder has no
+            edited image for (False where ``current_state`` just said so).
 
     Returns:
         A DataFrame with ``ID_COLUMNS`` (``status`` is ``ok``, ``failed`` = the method failed
@@ -270,7 +275,7 @@ def evaluate_run(
     if note:
         logger.warning(note)
     root = benchmark_root(run, data_root or data_cfg.get("root"))
-    samples = _select_samples(run, root, data_cfg)
+    samples = _select_samples(run, root, data_cfg, note_missing)
     state = scoring_state(run, root, samples)
     resolution = run_resolution(run.manifest, data_cfg)
     border = bool(data_cfg.get("mask_border", True))
@@ -365,10 +370,11 @@ def benchmark_root(run: RunFolder, root: str | Path | None) -> Path:
 
 
 def _select_samples(
-    run: RunFolder, root: Path, data_cfg: Mapping[str, Any]
+    run: RunFolder, root: Path, data_cfg: Mapping[str, Any], note_missing: bool
 ) -> list[tuple[str, Sample | None]]:
     """(id, sample) pairs to score against the benchmark at ``root`` (``benchmark_root``);
-    ``sample`` is None for a recorded id unknown to the benchmark."""
+    ``sample`` is None for a recorded id unknown to the benchmark. ``note_missing``: warn
+    with the count of benchmark images a reference-tree folder has no edited image for."""
     bench = load_benchmark(root, *(data_cfg.get(key) for key in SELECTION_KEYS))
     by_id = {sample.id: sample for sample in bench.samples}
     if run.records is not None:
@@ -379,7 +385,7 @@ def _select_samples(
             f"{run.path}: none of the {len(bench.samples)} selected benchmark images has an edited "
             f"image (is data.root the benchmark these edits were made from?)"
         )
-    if len(present) < len(bench.samples):
+    if note_missing and len(present) < len(bench.samples):
         logger.warning(
             "%s: %d of %d benchmark images have no edited image; scoring the %d present",
             run.path,

@@ -109,6 +109,25 @@ def test_reference_folders_are_never_written_to(bench, reference_run, tmp_path, 
         assert [listing(reference_run), listing(twin)] == before
 
 
+def test_a_reference_folder_missing_edits_is_warned_about_once_per_command(
+    bench, reference_run, tmp_path, caplog
+):
+    """A reference tree lacking some benchmark edits is scored on those present: each command
+    says so once, whether it scores (first ``table``, ``evaluate``) or reuses the scores."""
+    next(reference_run.rglob("111000000000.jpg")).unlink()
+    args = networkless(bench, [reference_run], tmp_path)
+    caplog.set_level(logging.INFO, logger="piebench")
+    for command, action in [
+        ("table", "scoring ("),
+        ("table", "reusing"),
+        ("evaluate", "scoring ("),
+    ]:
+        caplog.clear()
+        assert main([command, *args]) == 0
+        assert caplog.text.count("1 of 3 benchmark images have no edited image") == 1, command
+        assert action in caplog.text
+
+
 def test_our_run_not_writable_is_shown_but_not_scored(
     bench, our_run, tmp_path, monkeypatch, capsys
 ):
