@@ -36,7 +36,7 @@ from piebench.bench.timed_run import (
 from piebench.cli_run import CLEAN_ERRORS, CONF_DIR
 from piebench.conf_compose import composition_error
 from piebench.config_schema import validate
-from piebench.data.pie_bench import load_configured
+from piebench.data.pie_bench import describe_selection, load_configured
 from piebench.manifest import device_name, device_numerics
 from piebench.methods import METHODS
 from piebench.models.fast_path import describe
@@ -151,6 +151,7 @@ def row_of(
         "note": timing.metrics_note,
         "fast_path": describe(cfg.model),
         "numerics": device_numerics(model.device),
+        "data": describe_selection(cfg.data),  # which images: `images` says only how many
     }
 
 
@@ -164,7 +165,8 @@ def report(row: dict) -> str:
             f"bench {row['method']} on {row['device']} ({row['cpu']}, {row['threads']} "
             f"threads): {row['model']} {row['dtype']} {row['attention']}, fast path "
             f"{row['fast_path']}, {row['resolution']} "
-            f"px, {row['steps']} steps, batch {row['batch_size_used']}, {row['images']} images"
+            f"px, {row['steps']} steps, batch {row['batch_size_used']}, {row['images']} images "
+            f"({row['data']})"
         ),
         f"  inversion  {fmt('inversion_s')}",
         f"  edit       {fmt('edit_s')}",

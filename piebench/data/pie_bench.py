@@ -216,6 +216,23 @@ def load_configured(data: Mapping[str, Any]) -> Benchmark:
     )
 
 
+def describe_selection(data: Mapping[str, Any]) -> str:
+    """What ``load_configured`` selects, in one line: the benchmark (``sample`` for the bundled
+    one) and the selection keys that are set, e.g. ``/data/PIE-Bench limit=40 shard=1/4``."""
+    parts = [str(data.get("root") or "sample")]
+    parts += [f"{key}={_plain(data[key])}" for key in ("types", "ids", "limit") if data.get(key)]
+    if int(data.get("num_shards", 1)) > 1:
+        parts.append(f"shard={data.get('shard', 0)}/{data['num_shards']}")
+    return " ".join(parts)
+
+
+def _plain(value: Any) -> str:
+    """A config value as written on the command line: ``[0,1]``, not ``ListConfig`` repr."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return str(value)
+    return "[" + ",".join(str(item) for item in value) + "]"
+
+
 def load_benchmark(
     root: str | Path,
     types: Iterable[object] | None = None,

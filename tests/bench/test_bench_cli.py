@@ -47,7 +47,7 @@ def test_bench_appends_a_row_with_timings_metrics_and_the_baseline_ratio(tmp_pat
         "2",
         "3",
     )
-    assert row["torch"] and row["threads"] and row["cpu"]
+    assert row["torch"] and row["threads"] and row["cpu"] and row["data"] == "sample limit=3"
     positive = ("inversion_s", "edit_s", "metrics_s", "total_s", "cpu_s", "images_per_s")
     for key in (*positive, "baseline_s", "baseline_cpu_s"):
         assert float(row[key]) > 0, key
@@ -214,3 +214,6 @@ def test_the_baseline_of_a_shard_times_that_shard_s_samples(tmp_path, monkeypatc
     args += ["data.shard=1", "data.num_shards=2", "bench.metrics=false", "bench.warmup=false"]
     assert main([*args, f"bench.out_dir={tmp_path / 'bench'}"]) == 0
     assert seen == [["100000000001", "300000000003"]]  # ids 1 and 3 of the sorted 4
+    (path,) = (tmp_path / "bench").glob("*.csv")
+    with path.open() as f:
+        assert next(csv.DictReader(f))["data"] == "sample limit=4 shard=1/2"
