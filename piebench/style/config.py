@@ -65,9 +65,25 @@ def load_config(overrides: list[str]) -> DictConfig:
     unknown = sorted(set(cfg.style.models) - set(MODELS))
     if unknown:
         raise ConfigError(f"config key style.models: unknown {unknown}; valid: {', '.join(MODELS)}")
-    if not cfg.style.guidance:
-        raise ConfigError("config key style.guidance: give at least one guidance weight")
+    _check_grid(list(cfg.style.guidance), list(cfg.style.models))
     return cfg
+
+
+def _check_grid(guidance: list[float], models: list[str]) -> None:
+    """The guidance grid: weights >= 0 (w = 0 is the unconditional model, 1 the conditional one;
+    below 0 pushes away from the prompt, no point of the paper's curves), each once, as each
+    model is (a repeat would make and score the same images twice under one folder)."""
+    if not guidance:
+        raise ConfigError("config key style.guidance: give at least one guidance weight")
+    negative = [f"{w:g}" for w in guidance if w < 0]
+    if negative:
+        raise ConfigError(
+            f"config key style.guidance: weights must be >= 0, got {', '.join(negative)}"
+        )
+    for key, values in (("guidance", [f"{w:g}" for w in guidance]), ("models", models)):
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise ConfigError(f"config key style.{key}: {', '.join(repeated)} given twice")
 
 
 def style_images_dir(cfg: DictConfig) -> Path:

@@ -194,3 +194,20 @@ def test_only_the_configured_sets_of_current_inputs_are_scored(
     assert "8 of 16 planned images are missing or were made from other inputs" in caplog.text
     with pytest.raises(ConfigError, match="run `style generate` with the same settings"):
         run_evaluate(one_set, stand_in_networks)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("style.guidance=[]", "give at least one guidance weight"),
+        ("style.guidance=[1,-2]", "weights must be >= 0, got -2"),
+        ("style.guidance=[7,7.0,2]", "style.guidance: 7 given twice"),
+        ("style.models=[style,baseline,style]", "style.models: style given twice"),
+    ],
+)
+def test_a_bad_guidance_grid_is_a_one_line_error(tmp_path, style_folder, capsys, override, message):
+    args = ["model=tiny", f"output_dir={tmp_path}", f"style.images={style_folder}", override]
+    assert main(["style", "generate", *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(message) and len(err.splitlines()) == 1
+    assert not (tmp_path / "style").exists()
