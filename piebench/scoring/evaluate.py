@@ -373,8 +373,9 @@ def _select_samples(
     run: RunFolder, root: Path, data_cfg: Mapping[str, Any], note_missing: bool
 ) -> list[tuple[str, Sample | None]]:
     """(id, sample) pairs to score against the benchmark at ``root`` (``benchmark_root``);
-    ``sample`` is None for a recorded id unknown to the benchmark. ``note_missing``: warn
-    with the count of benchmark images a reference-tree folder has no edited image for."""
+    ``sample`` is None for a recorded id unknown to the benchmark. A reference-tree folder gets
+    every selected sample (``_base_row`` fails those without an edited image, as a run's record
+    of a failed sample does); ``note_missing``: warn with the count of those."""
     bench = load_benchmark(root, *(data_cfg.get(key) for key in SELECTION_KEYS))
     by_id = {sample.id: sample for sample in bench.samples}
     if run.records is not None:
@@ -387,13 +388,14 @@ def _select_samples(
         )
     if note_missing and len(present) < len(bench.samples):
         logger.warning(
-            "%s: %d of %d benchmark images have no edited image; scoring the %d present",
+            "%s: %d of %d benchmark images have no edited image; scoring the %d present (the "
+            "others count as failed)",
             run.path,
             len(bench.samples) - len(present),
             len(bench.samples),
             len(present),
         )
-    return [(sample.id, sample) for sample in present]
+    return [(sample.id, sample) for sample in bench.samples]
 
 
 def _base_row(run: RunFolder, sample_id: str, sample: Sample | None) -> dict[str, Any]:
@@ -409,6 +411,8 @@ def _base_row(run: RunFolder, sample_id: str, sample: Sample | None) -> dict[str
         )
         if record.get("status", "ok") != "ok":
             row.update(status="failed", error=record.get("error"))
+        elif run.records is None and not run.edited_file(sample_id, sample.image_path).is_file():
+            row.update(status="failed", error="no edited image in the reference tree")
     row["edit_type_name"] = (
         EDIT_TYPES.get(row["edit_type"]) if row["edit_type"] is not None else None
     )

@@ -110,10 +110,11 @@ def test_reference_folders_are_never_written_to(bench, reference_run, tmp_path, 
 
 
 def test_a_reference_folder_missing_edits_is_warned_about_once_per_command(
-    bench, reference_run, tmp_path, caplog
+    bench, reference_run, tmp_path, caplog, capsys
 ):
-    """A reference tree lacking some benchmark edits is scored on those present: each command
-    says so once, whether it scores (first ``table``, ``evaluate``) or reuses the scores."""
+    """A reference tree lacking some benchmark edits is scored on those present, the others
+    count as failed (as in a run of ours): each command says so once, whether it scores (first
+    ``table``, ``evaluate``) or reuses the scores."""
     next(reference_run.rglob("111000000000.jpg")).unlink()
     args = networkless(bench, [reference_run], tmp_path)
     caplog.set_level(logging.INFO, logger="piebench")
@@ -126,6 +127,16 @@ def test_a_reference_folder_missing_edits_is_warned_about_once_per_command(
         assert main([command, *args]) == 0
         assert caplog.text.count("1 of 3 benchmark images have no edited image") == 1, command
         assert action in caplog.text
+    (saved,) = (tmp_path / "outputs" / "scores").glob("*/scores_parity.csv")
+    scores = pd.read_csv(saved, dtype={"id": str}).set_index("id")
+    assert list(scores["status"]) == ["ok", "failed", "ok"]
+    assert scores.loc["111000000000", "error"] == "no edited image in the reference tree"
+    assert scores["mse_unedit_part"].notna().tolist() == [True, False, False]  # 922: no region
+    capsys.readouterr()
+    assert main(["leaderboard", *args]) == 0
+    board = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert (board.at[0, "n_images"], board.at[0, "n_scored"]) == (3, 2)
+    assert main(["report", *args, f"out={tmp_path / 'report'}"]) == 0
 
 
 def test_our_run_not_writable_is_shown_but_not_scored(
