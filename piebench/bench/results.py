@@ -2,7 +2,8 @@
 
 The row says what was measured on what: device and CPU model, thread count, library versions,
 git commit, the settings (method, model, dtype, attention, resolution, steps, batch size), then
-the figures, and the images timed (``data``: benchmark and selection). Columns are fixed (``COLUMNS``) so files from different versions stay readable.
+the figures, and the images timed (``data``: benchmark and selection). Columns are fixed
+(``COLUMNS``) so files from different versions stay readable.
 ``cpu_s`` / ``baseline_cpu_s``: process CPU seconds per image, the figure to compare on a CPU that
 other jobs share (wall time there depends on their load).
 """
