@@ -64,7 +64,7 @@ def gather(cfg: DictConfig) -> ReportInputs:
         for key, folder, (frame, meta) in zip(keys, folders, scored)
     ]
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    root = benchmark_root(folders[0], data_cfg.get("root"))  # the gallery's sources
+    root = benchmark_root(folders[0], data_cfg.get("root"), notes=False)  # the gallery's sources
     bench = load_benchmark(root, data_cfg.get("types"), data_cfg.get("ids"), data_cfg.get("limit"))
     samples = {sample.id: sample for sample in bench.samples}
     invalid = {error.sample_id: str(error) for error in bench.invalid}

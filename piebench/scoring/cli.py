@@ -151,24 +151,21 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
     for run_dir, run in zip(cfg.runs, runs):
         folder = scores_folder(run, cfg.scores_dir)
         path = scores_path(folder, profile.name)
-        reason = (
-            "evaluate scores again"
-            if force
-            else stale_reason(
-                path, profile, wanted, current_state(run, data_cfg.get("root"), scoring_cfg)
-            )
-        )
+        if force:
+            reason = "evaluate scores again" if path.is_file() else "no saved scores"
+        else:
+            state = current_state(run, data_cfg.get("root"), scoring_cfg)
+            reason = stale_reason(path, profile, wanted, state)
         if reason:
             logger.info("%s: scoring (%s)", run_dir, reason)
-            kept = None if force else wanted or _saved_names(path)
-            chosen = {**metrics_cfg, "names": kept or names}
+            chosen = {**metrics_cfg, "names": names if force else _rescored_names(path, wanted)}
             evaluate_run(
                 run_dir,
                 metrics_cfg=chosen,
                 data_cfg=scoring_cfg,
                 networks=networks,
                 scores_dir=cfg.scores_dir,
-                note_missing=force,  # else current_state has said it
+                notes=force,  # else current_state has logged them
             )
         else:
             logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
@@ -183,13 +180,18 @@ def omit(mapping: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: value for key, value in mapping.items() if key not in keys}
 
 
-def _saved_names(path: Path) -> list[str] | None:
-    """The metrics the saved scores at ``path`` were computed on (None: none saved). Scoring a
-    changed run again with the default names keeps to them, not to networks never set up."""
+def _rescored_names(path: Path, wanted: list[str]) -> list[str]:
+    """The metrics a view command scores a run on again: those of its saved scores at ``path``
+    (not all eight, which may need networks never set up) plus the ``wanted`` ones they lack,
+    so asking for one more metric adds its column instead of replacing the saved ones. Nothing
+    saved: ``wanted``, else every default metric."""
     sidecar = path.with_suffix(".json")
-    if not sidecar.is_file():
-        return None
-    return list(json.loads(sidecar.read_text(encoding="utf-8")).get("metrics") or []) or None
+    saved = []
+    if sidecar.is_file():
+        saved = list(json.loads(sidecar.read_text(encoding="utf-8")).get("metrics") or [])
+    return (
+        [*saved, *(name for name in wanted if name not in saved)] or wanted or list(DEFAULT_METRICS)
+    )
 
 
 def _note_missing(path: Path, names: list[str]) -> None:

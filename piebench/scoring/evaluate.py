@@ -136,10 +136,10 @@ def current_state(
     run: RunFolder, data_root: str | Path | None, data_cfg: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The state (``freshness.scoring_state``) a scoring of ``run`` would stand for now; logs
-    how many benchmark images a reference-tree folder lacks (``evaluate_run`` with
-    ``note_missing=False`` then stays quiet about them)."""
-    root = benchmark_root(run, data_root)
-    return scoring_state(run, root, _select_samples(run, root, data_cfg, note_missing=True))
+    a ``data_root`` other than the run's benchmark and how many benchmark images a
+    reference-tree folder lacks (``evaluate_run`` with ``notes=False`` then stays quiet)."""
+    root = benchmark_root(run, data_root, notes=True)
+    return scoring_state(run, root, _select_samples(run, root, data_cfg, notes=True))
 
 
 SELECTION_KEYS = ("types", "ids", "limit")
@@ -151,7 +151,7 @@ def selected_rows(frame: pd.DataFrame, run: RunFolder, data_cfg: Mapping[str, An
     scores of the whole run."""
     if all(data_cfg.get(key) is None for key in SELECTION_KEYS):
         return frame
-    root = benchmark_root(run, data_cfg.get("root"))
+    root = benchmark_root(run, data_cfg.get("root"), notes=False)  # collect logged them
     bench = load_benchmark(root, *(data_cfg.get(key) for key in SELECTION_KEYS))
     keep = {s.id for s in bench.samples} | {e.sample_id for e in bench.invalid}
     return frame[frame["id"].astype(str).isin(keep)].reset_index(drop=True)
@@ -225,7 +225,7 @@ def evaluate_run(
     networks: MetricNetworks | None = None,
     save: bool = True,
     scores_dir: str | Path = DEFAULT_SCORES_DIR,
-    note_missing: bool = True,
+    notes: bool = True,
 ) -> pd.DataFrame:
     """Score every sample of one run folder; returns (and by default saves) one row per sample.
 
@@ -246,8 +246,9 @@ def evaluate_run(
             under ``scores_dir``).
         scores_dir: where the scores of reference-tree folders are saved (relative paths from
             the working directory); our runs' are saved in their own folders.
-        note_missing: warn with the count of benchmark images a reference-tree folder has no
-            edited image for (False where ``current_state`` just said so).
+        notes: log what ``current_state`` logs (a ``data_root`` of another mapping file than
+            the run's benchmark; the count of benchmark images a reference-tree folder has no
+            edited image for); False where ``current_state`` just did.
 
     Returns:
         A DataFrame with ``ID_COLUMNS`` (``status`` is ``ok``, ``failed`` = the method failed
@@ -274,8 +275,8 @@ def evaluate_run(
     note = unfinished_note(run)
     if note:
         logger.warning(note)
-    root = benchmark_root(run, data_root or data_cfg.get("root"))
-    samples = _select_samples(run, root, data_cfg, note_missing)
+    root = benchmark_root(run, data_root or data_cfg.get("root"), notes)
+    samples = _select_samples(run, root, data_cfg, notes)
     state = scoring_state(run, root, samples)
     resolution = run_resolution(run.manifest, data_cfg)
     border = bool(data_cfg.get("mask_border", True))
@@ -336,20 +337,20 @@ def fid_wanted(fid_cfg: Mapping[str, Any]) -> bool:
     return False
 
 
-def benchmark_root(run: RunFolder, root: str | Path | None) -> Path:
+def benchmark_root(run: RunFolder, root: str | Path | None, notes: bool = True) -> Path:
     """The benchmark a run is scored against: ``root`` when given, else the one its manifest
     records it was made from, else (a reference-tree folder) the bundled sample.
 
     PIE-Bench ids repeat across benchmarks (the bundled sample reuses them), so scoring a run
     against another benchmark than its own would pair its edits with the wrong sources. A given
-    ``root`` whose mapping file differs from the recorded one is only warned about: the same
-    benchmark may have been copied and re-annotated on purpose."""
+    ``root`` whose mapping file differs from the recorded one is only warned about (``notes``):
+    the same benchmark may have been copied and re-annotated on purpose."""
     recorded = run.manifest.get("data") or {}
     if root is not None:
         root = Path(root).expanduser()
         fingerprint = recorded.get("fingerprint")
         mapping_known = fingerprint and (root / MAPPING_FILE).is_file()
-        if mapping_known and dataset_fingerprint(root) != fingerprint:
+        if notes and mapping_known and dataset_fingerprint(root) != fingerprint:
             logger.warning(
                 "%s was made from the benchmark at %s; data.root=%s has another mapping file, "
                 "so its edits are scored against that benchmark's sources and masks",
@@ -370,12 +371,12 @@ def benchmark_root(run: RunFolder, root: str | Path | None) -> Path:
 
 
 def _select_samples(
-    run: RunFolder, root: Path, data_cfg: Mapping[str, Any], note_missing: bool
+    run: RunFolder, root: Path, data_cfg: Mapping[str, Any], notes: bool
 ) -> list[tuple[str, Sample | None]]:
     """(id, sample) pairs to score against the benchmark at ``root`` (``benchmark_root``);
     ``sample`` is None for a recorded id unknown to the benchmark. A reference-tree folder gets
     every selected sample (``_base_row`` fails those without an edited image, as a run's record
-    of a failed sample does); ``note_missing``: warn with the count of those."""
+    of a failed sample does); ``notes``: warn with the count of those."""
     bench = load_benchmark(root, *(data_cfg.get(key) for key in SELECTION_KEYS))
     by_id = {sample.id: sample for sample in bench.samples}
     if run.records is not None:
@@ -386,14 +387,12 @@ def _select_samples(
             f"{run.path}: none of the {len(bench.samples)} selected benchmark images has an edited "
             f"image (is data.root the benchmark these edits were made from?)"
         )
-    if note_missing and len(present) < len(bench.samples):
+    if notes and len(present) < len(bench.samples):
         logger.warning(
-            "%s: %d of %d benchmark images have no edited image; scoring the %d present (the "
-            "others count as failed)",
+            "%s: %d of %d benchmark images have no edited image: they count as failed",
             run.path,
             len(bench.samples) - len(present),
             len(bench.samples),
-            len(present),
         )
     return [(sample.id, sample) for sample in bench.samples]
 

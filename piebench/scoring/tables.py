@@ -102,10 +102,12 @@ def aggregate(frame: pd.DataFrame, by: Sequence[str] = RUN_ROWS) -> pd.DataFrame
     profile, when the frame has it), ``n`` (samples scored), ``failed`` (samples the method
     failed on or that could not be scored: a mean over fewer samples than asked for says so),
     each value column (NaN-excluding mean x paper scale) and ``<column>__count`` (non-NaN
-    values behind that mean). A group whose every sample failed keeps its row (n = 0).
+    values behind that mean). A group whose every sample failed keeps its row (n = 0). Every
+    metric column of ``frame`` stays, scored or not (a script's layout must not depend on which
+    samples failed); a timing column without any value (a reference tree's) is left out.
     """
     ok = frame[frame["status"] == "ok"]
-    columns = [c for c in value_columns(frame) if not ok[c].isna().all()] if len(ok) else []
+    columns = [c for c in value_columns(frame) if c in METRICS or ok[c].notna().any()]
     keys = [*by, "profile"] if "profile" in frame.columns else list(by)
     passed = (frame["status"] == "ok").rename("n")
     counts = passed.groupby([frame[k] for k in keys], sort=False, dropna=False)

@@ -137,6 +137,11 @@ def test_a_reference_folder_missing_edits_is_warned_about_once_per_command(
     board = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert (board.at[0, "n_images"], board.at[0, "n_scored"]) == (3, 2)
     assert main(["report", *args, f"out={tmp_path / 'report'}"]) == 0
+    capsys.readouterr()  # a selection of failed samples only keeps every metric column
+    assert main(["table", "--format", "csv", *args, "data.ids=[111000000000]"]) == 0
+    shown = csv_parts(capsys.readouterr().out)[1]
+    assert (shown["n"].iloc[0], shown["failed"].iloc[0]) == (0, 1)
+    assert [c.split(" ")[0] for c in shown.columns[-2:]] == ["psnr_unedit_part", "mse_unedit_part"]
 
 
 def test_our_run_not_writable_is_shown_but_not_scored(
@@ -244,7 +249,7 @@ def test_table_shows_a_run_scored_on_a_few_metrics_without_rescoring(
 ):
     """After ``evaluate metrics.names=[...]`` a plain ``table`` or ``leaderboard`` shows what was
     scored (a warning names the rest) instead of rescoring all eight with networks that are
-    not there; asking for a missing metric by name still scores it."""
+    not there; asking for a missing metric by name still scores it, beside the saved ones."""
     nowhere = str(tmp_path / "none.pth")
     args = [
         f"runs=[{our_run}]",
@@ -263,6 +268,9 @@ def test_table_shows_a_run_scored_on_a_few_metrics_without_rescoring(
     assert "direct" in capsys.readouterr().out
     assert main(["table", *args, "metrics.names=[psnr_unedit_part,lpips_unedit_part]"]) == 1
     assert "metrics.lpips.backbone_weights=<path>" in capsys.readouterr().err
+    assert main(["table", *args, "metrics.names=[ssim_unedit_part]"]) == 0
+    columns = pd.read_csv(our_run / "scores_parity.csv").columns
+    assert {"psnr_unedit_part", "mse_unedit_part", "ssim_unedit_part"} <= set(columns)
 
 
 def test_table_rescores_a_run_changed_since_or_scored_elsewhere(
@@ -314,6 +322,21 @@ def csv_parts(printed: str) -> list[pd.DataFrame | str]:
         body = "\n".join(line for line in lines if not line.startswith("#"))
         parts.append(pd.read_csv(io.StringIO(body)) if body else lines[0])
     return parts
+
+
+def test_another_benchmark_is_warned_about_once_per_command(bench, our_run, tmp_path, caplog):
+    """A run scored against another benchmark than it was made from is warned about once,
+    whether the command scores it or reuses its scores."""
+    manifest = json.loads((our_run / "manifest.json").read_text())
+    manifest["data"] = {"root": str(bench), "fingerprint": "of another mapping file"}
+    (our_run / "manifest.json").write_text(json.dumps(manifest))
+    args = networkless(bench, [our_run], tmp_path)
+    caplog.set_level(logging.INFO, logger="piebench")
+    for command in ("table", "table", "evaluate", "report"):
+        caplog.clear()
+        extra = [f"out={tmp_path / 'report'}"] if command == "report" else []
+        assert main([command, *args, "data.limit=2", *extra]) == 0
+        assert caplog.text.count("has another mapping file") == 1, command
 
 
 def test_table_rows_are_runs_even_of_one_method_and_one_name(
