@@ -121,9 +121,11 @@ def _score(cfg: DictConfig, summary: RunSummary) -> None:
             data_cfg=OmegaConf.to_container(cfg.data, resolve=True),
         )
     except MissingWeightsError as err:
-        print(f"piebench run: scoring skipped: {err} (or pass evaluate=false)", file=sys.stderr)
+        print(f"piebench run: scoring skipped (evaluate=false skips it): {err}", file=sys.stderr)
         return
-    print(caption(f"PIE-Bench scores, {resolve_profile(metrics_cfg).header()}", "markdown"))
+    profile = resolve_profile(metrics_cfg)
+    frame = frame.assign(profile=profile.name)  # the columns `table` prints
+    print(caption(f"PIE-Bench scores, {profile.header()}", "markdown"))
     print(render(display(aggregate(stack_runs([frame], [str(cfg.run_name)]))), "markdown"))
 
 

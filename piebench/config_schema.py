@@ -196,7 +196,10 @@ def _check(node: DictConfig, schema: type, prefix: str) -> None:
         typed = OmegaConf.merge(OmegaConf.structured(schema), values)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
-        raise ConfigError(f"config key {prefix}{key}: {str(err).splitlines()[0]}") from None
+        reason = str(err).splitlines()[0]
+        if "is not a ListConfig" in reason:  # OmegaConf's words for a scalar given to a list
+            reason = f"must be a list, e.g. {prefix}{key}=[1,2]"
+        raise ConfigError(f"config key {prefix}{key}: {reason}") from None
     for spec in fields(schema):
         if spec.name not in values or typed[spec.name] is None:
             continue

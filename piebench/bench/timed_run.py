@@ -138,8 +138,9 @@ def time_metrics(
             )
             elapsed = time.perf_counter() - start
     except MissingWeightsError as err:
-        timing.metrics_note = f"not measured: {err}"
-        log.warning("bench: metrics %s", timing.metrics_note)
+        # the row's note stays one short cell; the log has the full message (paths, keys)
+        timing.metrics_note = f"not measured: no weights for {err.network}"
+        log.warning("bench: metrics not measured: %s", err)
         return
     timing.metrics_s = elapsed / max(1, int((frame["status"] == "ok").sum()))
     if len(run_dirs) == 1:

@@ -71,7 +71,8 @@ def test_bench_without_metric_weights_says_so_and_skips_the_baseline_on_request(
     (path,) = out.glob("*.csv")
     with path.open() as f:
         (row,) = list(csv.DictReader(f))
-    assert row["metrics_s"] == "" and row["note"].startswith("not measured")
+    assert row["metrics_s"] == "" and row["note"].startswith("not measured: no weights for ")
+    assert "\n" not in row["note"] and len(row["note"]) < 120
     assert row["baseline_s"] == row["baseline_cpu_s"] == row["speedup"] == ""
     assert "metrics    not measured" in capsys.readouterr().out
 

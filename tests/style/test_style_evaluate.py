@@ -201,6 +201,7 @@ def test_only_the_configured_sets_of_current_inputs_are_scored(
     [
         ("style.guidance=[]", "give at least one guidance weight"),
         ("style.guidance=[1,-2]", "weights must be >= 0, got -2"),
+        ("style.guidance=2", "must be a list, e.g. style.guidance=[1,2]"),
         ("style.guidance=[7,7.0,2]", "style.guidance: 7 given twice"),
         ("style.models=[style,baseline,style]", "style.models: style given twice"),
     ],
