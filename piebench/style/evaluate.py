@@ -22,6 +22,7 @@ FID-CLIP figure.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ from piebench.style.curves import save_fid_clip
 from piebench.style.generate import GENERATE_DIR, RECORDS, made_records, plan, variant_sources
 from piebench.style.images import list_style_images, load_style_images
 from piebench.style.prompts import read_prompts
+from piebench.style.provenance import differences
 
 logger = logging.getLogger(__name__)
 
@@ -80,25 +82,43 @@ def generated_images(cfg: DictConfig) -> pd.DataFrame:
     folder = run_dir(cfg) / GENERATE_DIR
     if not (folder / RECORDS).is_file():
         raise ConfigError(f"no generated images at {folder}: run `style generate` first")
-    items = plan(cfg, read_prompts(cfg.style.prompts), variant_sources(cfg))
+    sources = variant_sources(cfg)
+    items = plan(cfg, read_prompts(cfg.style.prompts), sources)
     made = made_records(folder, items)
+    why = _changed_since_generate(folder, sources)
     if not made:
         raise ConfigError(
             f"none of the {len(items)} images of style.models={list(cfg.style.models)} x "
             f"style.guidance={list(cfg.style.guidance)} in {folder} is made from the current "
-            "inputs (missing, or made before style fit/finetune ran again): run `style "
-            "generate` with the same settings"
+            f"inputs ({why}): run `style generate` with the same settings"
         )
     if len(made) < len(items):
         logger.warning(
             "style evaluate: %d of %d planned images are missing or were made from other "
-            "inputs (style fit/finetune ran again): scoring the %d made; run `style generate` "
-            "to complete the sets",
+            "inputs (%s): scoring the %d made; run `style generate` to complete the sets",
             len(items) - len(made),
             len(items),
+            why,
             len(made),
         )
     return pd.DataFrame(made)
+
+
+def _changed_since_generate(folder: Path, sources: dict[str, dict]) -> str:
+    """What differs between the current inputs of each model and those of the last
+    ``style generate`` (its ``generate.json``), e.g. ``style: sample_steps 3 -> 2``; else why
+    planned images may still be absent."""
+    summary = folder / "generate.json"
+    last = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+    changed = []
+    for name, now in sources.items():
+        then = {k: v for k, v in last.get("sources", {}).get(name, {}).items() if k != "digest"}
+        now = json.loads(json.dumps(now, default=str))  # as generate.json holds it
+        if then and then != now:
+            changed.append(f"{name}: {', '.join(differences(then, now))}")
+    if changed:
+        return "changed since the last `style generate`: " + "; ".join(changed)
+    return "not generated yet, or generate was stopped"
 
 
 def score_sets(

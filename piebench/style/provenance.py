@@ -118,6 +118,8 @@ def differences(saved: Mapping[str, Any], now: Mapping[str, Any], prefix: str = 
             continue
         if key == "noise_sha256":
             out.append("the style noise (style fit ran again)")
+        elif key == "unet_sha256":
+            out.append("the fine-tuned UNet (style finetune ran again)")
         elif key == "style_images":
             out.append("the style images")
         elif isinstance(old, Mapping) and isinstance(new, Mapping):

@@ -192,8 +192,12 @@ def test_only_the_configured_sets_of_current_inputs_are_scored(
         table = pd.read_csv(run_evaluate(cfg, stand_in_networks) / "scores.csv")
     assert list(zip(table["model"], table["guidance"])) == [("baseline", 1.0), ("baseline", 4.0)]
     assert "8 of 16 planned images are missing or were made from other inputs" in caplog.text
+    assert "style: the style noise (style fit ran again)" in caplog.text  # what changed
     with pytest.raises(ConfigError, match="run `style generate` with the same settings"):
         run_evaluate(one_set, stand_in_networks)
+    other_steps = make_cfg("style.models=[baseline]", "style.sample_steps=2", *kid)
+    with pytest.raises(ConfigError, match="baseline: sample_steps 3 -> 2"):
+        run_evaluate(other_steps, stand_in_networks)
 
 
 @pytest.mark.parametrize(
