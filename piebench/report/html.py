@@ -27,8 +27,8 @@ CellClass = Callable[[int, str], str]
 
 
 def cell_text(value: Any) -> str:
-    """A table cell as ``table`` prints it: floats with 2 decimals, NaN/None empty."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    """A table cell as ``table`` prints it: floats with 2 decimals, NaN/NA/None empty."""
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
         return ""
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 

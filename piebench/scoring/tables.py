@@ -253,7 +253,9 @@ def compare_paper(aggregated: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame
     Four rows per matched row of ``aggregated`` (so per run, when it is ``aggregate``'s default):
     ``ours``, ``paper``, ``delta`` (ours - paper) and ``delta_%`` (100 * delta / paper), over the
     headline columns, in paper units. Two runs of one method each get their block, the paper's
-    row repeated, so each run's deltas sit under its own numbers.
+    row repeated, so each run's deltas sit under its own numbers. The ``ours`` row carries the
+    run's ``n`` and ``failed`` (when ``aggregated`` has them): a mean over a few samples beside
+    the paper's 700 says so.
     """
     columns = [c for c in HEADLINE if c in aggregated.columns and c in paper.columns]
     out = []
@@ -268,10 +270,16 @@ def compare_paper(aggregated: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame
         if "profile" in aggregated.columns:
             base["profile"] = ours["profile"]
         rows = {kind: dict(base, kind=kind) for kind in ("ours", "paper", "delta", "delta_%")}
+        for count in ("n", "failed"):
+            if count in aggregated.columns:
+                for kind, row in rows.items():
+                    row[count] = ours[count] if kind == "ours" else None
         for column in columns:
             mine, theirs = float(ours[column]), float(published[column])
             rows["ours"][column], rows["paper"][column] = mine, theirs
             rows["delta"][column] = mine - theirs
             rows["delta_%"][column] = 100.0 * (mine - theirs) / theirs
         out.extend(rows.values())
-    return pd.DataFrame(out)
+    compared = pd.DataFrame(out)
+    counts = [c for c in ("n", "failed") if c in compared.columns]
+    return compared.astype({c: "Int64" for c in counts})

@@ -228,7 +228,11 @@ def test_leaderboard_names_a_run_name_given_twice_apart(frame):
 
 def test_compare_paper_has_a_block_per_run_of_a_method():
     compared = compare_paper(aggregate(ddim_runs()), load_paper())
-    assert list(compared.columns[:4]) == ["method", "run_key", "paper_row", "kind"]
+    assert list(compared.columns[:6]) == ["method", "run_key", "paper_row", "kind", "n", "failed"]
+    assert compared["n"].isna().tolist() == [False, True, True, True] * 2  # ours only
+    counts = aggregate(ddim_runs())[["n", "failed"]].to_numpy().tolist()
+    ours = compared[compared["kind"] == "ours"][["n", "failed"]].to_numpy().tolist()
+    assert ours == counts
     assert list(compared["run_key"]) == ["base"] * 4 + ["ddim_g2"] * 4
     assert list(compared["kind"]) == ["ours", "paper", "delta", "delta_%"] * 2
     assert set(compared["paper_row"]) == {"ddim+p2p"}
