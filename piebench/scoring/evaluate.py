@@ -66,6 +66,7 @@ ID_COLUMNS: tuple[str, ...] = (
     "error",
 )
 SET_SCORES_FILE = "set_scores.csv"
+NO_EDITED_IMAGE = "no edited image in the reference tree"  # a reference tree's missing edit
 DEFAULT_SCORES_DIR = Path("outputs/scores")  # conf/evaluate.yaml's scores_dir
 
 
@@ -411,7 +412,7 @@ def _base_row(run: RunFolder, sample_id: str, sample: Sample | None) -> dict[str
         if record.get("status", "ok") != "ok":
             row.update(status="failed", error=record.get("error"))
         elif run.records is None and not run.edited_file(sample_id, sample.image_path).is_file():
-            row.update(status="failed", error="no edited image in the reference tree")
+            row.update(status="failed", error=NO_EDITED_IMAGE)
     row["edit_type_name"] = (
         EDIT_TYPES.get(row["edit_type"]) if row["edit_type"] is not None else None
     )

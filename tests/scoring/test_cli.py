@@ -14,7 +14,7 @@ import pytest
 
 from piebench.__main__ import main
 from piebench.metrics.profiles import BUILTIN_PROFILES, resolve_profile
-from piebench.scoring.evaluate import evaluate_run
+from piebench.scoring.evaluate import NO_EDITED_IMAGE, evaluate_run
 from piebench.scoring.leaderboard import LEADERBOARD_COLUMNS
 from tests.scoring.conftest import listing, read_only
 
@@ -130,7 +130,7 @@ def test_a_reference_folder_missing_edits_is_warned_about_once_per_command(
     (saved,) = (tmp_path / "outputs" / "scores").glob("*/scores_parity.csv")
     scores = pd.read_csv(saved, dtype={"id": str}).set_index("id")
     assert list(scores["status"]) == ["ok", "failed", "ok"]
-    assert scores.loc["111000000000", "error"] == "no edited image in the reference tree"
+    assert scores.loc["111000000000", "error"] == NO_EDITED_IMAGE
     assert scores["mse_unedit_part"].notna().tolist() == [True, False, False]  # 922: no region
     capsys.readouterr()
     assert main(["leaderboard", *args]) == 0
