@@ -38,6 +38,7 @@ from piebench.atomic_files import write_image_atomic, write_json_atomic, write_t
 from piebench.data.errors import SampleError
 from piebench.data.pie_bench import Benchmark, Sample, load_configured
 from piebench.data.prefetch import load_in_order
+from piebench.device import resolve_device
 from piebench.manifest import (
     build_manifest,
     dataset_fingerprint,
@@ -49,7 +50,7 @@ from piebench.manifest import (
 )
 from piebench.memory import AutoBatch, is_device_failure, is_out_of_memory
 from piebench.methods import METHODS, Batch, EditMethod
-from piebench.models.loading import load_model
+from piebench.models.loading import load_model, resolve_dtype
 from piebench.models.sd import SDModel
 from piebench.output_writer import OutputWriter
 from piebench.records import RunRecords, SampleRecord, records_file
@@ -451,13 +452,17 @@ class Runner:
             )
         for err in benchmark.invalid:
             self._fail(records, err.sample_id, "", None, str(err))
-        todo = [
+        todo = self._unfinished(benchmark, records)
+        self.summary.skipped = len(benchmark.samples) - len(todo)
+        return records, todo
+
+    def _unfinished(self, benchmark: Benchmark, records: RunRecords) -> list[Sample]:
+        """The selected samples to edit: all with ``rerun``, else those without a finished record."""
+        return [
             s
             for s in benchmark.samples
             if self.cfg.rerun or not records.finished(s.id, self.run_dir)
         ]
-        self.summary.skipped = len(benchmark.samples) - len(todo)
-        return records, todo
 
     def run(self, model: SDModel | None = None) -> RunSummary:
         """Edit the selection; ``model``: an already loaded model of ``cfg.model`` (else loaded)."""
@@ -477,11 +482,15 @@ class Runner:
             raise RunError(
                 f"method {self.cfg.method.name} has no reconstruction (task=reconstruct)"
             )
-        model = model or load_model(self.cfg.model)
-        method = method_class(model, self.cfg.method)
+        # Missing weights or a bad method setting fail before the run folder is made; a
+        # finished run (or an empty shard) reads no weights at all.
+        method = None
+        records = RunRecords(self.run_dir, records_file(self.shard, self.num_shards))
+        if self._unfinished(benchmark, records):
+            method = method_class(model or load_model(self.cfg.model), self.cfg.method)
         self._prepare_dir()
         with self._lock_folder():
-            return self._run_locked(benchmark, config, identity, method, model)
+            return self._run_locked(benchmark, config, identity, method)
 
     def _lock_folder(self) -> IO[str]:
         """This run's (shard's) lock on the folder, held while it edits; a ``RunError`` when
@@ -509,11 +518,18 @@ class Runner:
         benchmark: Benchmark,
         config: dict[str, Any],
         identity: dict[str, Any],
-        method: EditMethod,
-        model: SDModel,
+        method: EditMethod | None,
     ) -> RunSummary:
+        """Edit this run's unfinished samples with ``method`` (None: all were finished when the
+        run started) and record the invocation in the manifest."""
         records, todo = self._open_records(benchmark)
-        manifest = build_manifest(config, model.device, model.dtype, benchmark.root, identity)
+        if todo and method is None:
+            raise RunError(
+                f"{self.run_dir}: samples became unfinished while this run started (another run "
+                "was writing there?): run it again"
+            )
+        device, dtype = resolve_device(self.cfg.model.device), resolve_dtype(self.cfg.model.dtype)
+        manifest = build_manifest(config, device, dtype, benchmark.root, identity)
         sharded = self.num_shards > 1
         path = self._shard_manifest_path() if sharded else self.run_dir / "manifest.json"
         history = previous_invocations(path)
@@ -536,8 +552,9 @@ class Runner:
             len(todo),
             self.summary.skipped,
         )
-        with OutputWriter(background=bool(self.cfg.get("async_write", True))) as self.writer:
-            self._edit_all(method, records, todo)
+        if method is not None:
+            with OutputWriter(background=bool(self.cfg.get("async_write", True))) as self.writer:
+                self._edit_all(method, records, todo)
         target = shard_manifest if sharded else manifest
         target["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         target["summary"] = {

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from piebench import runner
 from piebench.data.errors import BenchmarkError
 from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
 from piebench.metrics.timing import read_records
@@ -88,3 +89,26 @@ def test_a_finished_shard_resumes_without_redoing_its_samples(tmp_path, tiny_mod
     Runner(cfg).run(tiny_model)
     again = Runner(cfg).run(tiny_model)
     assert (again.ok, again.skipped) == (0, 1)
+
+
+def test_a_finished_run_and_an_empty_shard_read_no_weights(tmp_path, tiny_model, monkeypatch):
+    """Rerunning a finished run (or a shard with no samples) loads no model: on real weights
+    that is the slowest step of a run with nothing to edit. Each still writes its finished
+    manifest, the device named from the config."""
+    finished = compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=2")
+    Runner(finished).run(tiny_model)
+
+    def no_weights(cfg):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(runner, "load_model", no_weights)
+    assert Runner(finished).run().skipped == 2
+    empty = compose_config(
+        *BASE, f"output_dir={tmp_path / 'sharded'}", "data.limit=1", "data.num_shards=2"
+    )
+    empty.data.shard = 1
+    assert (Runner(empty).run().ok, Runner(empty).run().skipped) == (0, 0)
+    manifest = tmp_path / "sharded" / "ddim" / "manifest.shard-1-of-2.json"
+    assert json.loads(manifest.read_text())["summary"] == {"ok": 0, "failed": 0, "skipped": 0}
+    with pytest.raises(AssertionError, match="was loaded"):  # the check can fail
+        Runner(compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=3")).run()
