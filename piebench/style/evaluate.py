@@ -10,7 +10,7 @@ Features come from the standard FID Inception (``metrics.fid.inception_weights``
 ``metrics.fid.resize``; ``piebench.metrics.fid``); the style images are prepared as ``fit``
 prepares them (centre square, model resolution). CLIP is the metrics suite's scorer
 (``metrics.clip.path``, max(100 cos, 0)). Writes to ``<run>/evaluate/``: ``scores.csv`` and
-``scores.md`` (one row per model and guidance: n, fid, kid_mean, kid_std, clip_score,
+``scores.md`` (one row per planned model and guidance, n 0 for a set not made yet: n, fid, kid_mean, kid_std, clip_score,
 seconds_per_image), ``per_image.csv`` (CLIP per image), ``fid_clip.png`` and ``evaluate.json``
 (networks, resize mode, style images).
 
@@ -123,16 +123,23 @@ def _changed_since_generate(folder: Path, sources: dict[str, dict]) -> str:
 
 def score_sets(
     frame: pd.DataFrame,
+    sets: Sequence[tuple[str, float]],
     folder: Path,
     real: torch.Tensor | None,
     networks: MetricNetworks,
     batch_size: int,
     kid: tuple[int, int],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(table, per-image frame with ``clip_score``) over the (model, guidance) sets; ``real``
-    None (FID off) leaves fid and kid NaN."""
+    """(table, per-image frame with ``clip_score``): one row per planned (model, guidance) set
+    of ``sets``, in that order; a set with no image made yet is a row with n 0 and no scores
+    (not left out of a sweep's table). ``real`` None (FID off) leaves fid and kid NaN."""
     rows, per_image = [], []
-    for (model, guidance), group in frame.groupby(["model", "guidance"], sort=False):
+    made = dict(iter(frame.groupby(["model", "guidance"], sort=False)))
+    for model, guidance in sets:
+        group = made.get((model, guidance))
+        if group is None:
+            rows.append({"model": model, "guidance": guidance, "n": 0})
+            continue
         images = [np.asarray(Image.open(folder / f).convert("RGB")) for f in group["file"]]
         clip = torch.cat(
             [
@@ -195,7 +202,8 @@ def run_evaluate(cfg: DictConfig, networks: MetricNetworks | None = None) -> Pat
         else None
     )
     kid = (int(cfg.style.kid_subsets), int(cfg.style.kid_subset_size))
-    table, per_image = score_sets(frame, run / GENERATE_DIR, real, networks, batch_size, kid)
+    sets = [(str(model), float(w)) for model in cfg.style.models for w in cfg.style.guidance]
+    table, per_image = score_sets(frame, sets, run / GENERATE_DIR, real, networks, batch_size, kid)
     out = run / EVALUATE_DIR
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "scores.csv", index=False)

@@ -62,8 +62,9 @@ def test_fid_zero_against_itself_larger_when_shifted_and_kid_is_numpy(tmp_path, 
     shifted = image_set(tmp_path, "shifted", seed=0, shift=50)
     images = [np.asarray(Image.open(tmp_path / f)) for f in same["file"]]
     real = MeanColour()(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) / 255).double()
+    sets = [("same", 1.0), ("shifted", 1.0)]
     table, per_image = score_sets(
-        pd.concat([same, shifted]), tmp_path, real, stand_in_networks, 5, (1, 12)
+        pd.concat([same, shifted]), sets, tmp_path, real, stand_in_networks, 5, (1, 12)
     )
     by_model = table.set_index("model")
     assert by_model.loc["same", "fid"] == pytest.approx(0.0, abs=1e-6)
@@ -190,7 +191,14 @@ def test_only_the_configured_sets_of_current_inputs_are_scored(
     StyleNoise(torch.zeros(4, 8, 8), torch.full((4, 8, 8), 0.5)).save(run_dir(cfg) / NOISE_FILE)
     with caplog.at_level(logging.WARNING):
         table = pd.read_csv(run_evaluate(cfg, stand_in_networks) / "scores.csv")
-    assert list(zip(table["model"], table["guidance"])) == [("baseline", 1.0), ("baseline", 4.0)]
+    assert list(zip(table["model"], table["guidance"], table["n"])) == [
+        ("baseline", 1.0, 4),
+        ("baseline", 4.0, 4),
+        ("style", 1.0, 0),  # a set not made from the current inputs: a row without scores
+        ("style", 4.0, 0),
+    ]
+    assert table.loc[table["n"] == 0, ["fid", "clip_score"]].isna().all().all()
+    assert table.loc[table["n"] > 0, ["fid", "clip_score"]].notna().all().all()
     assert "8 of 16 planned images are missing or were made from other inputs" in caplog.text
     assert "style: the style noise (style fit ran again)" in caplog.text  # what changed
     with pytest.raises(ConfigError, match="run `style generate` with the same settings"):
