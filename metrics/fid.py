@@ -38,7 +38,7 @@ from piebench.config_schema import ConfigError
 from piebench.metrics.weights import (
     MissingWeightsError,
     find_weights,
-    load_state_dict,
+    read_weights,
     torch_hub_checkpoint,
 )
 
@@ -111,7 +111,7 @@ def build_inception(
     )
     # Read as tensors only first: this checks the file is the FID network's state dict before
     # torch-fidelity reads it again (with weights_only=False).
-    classifier = load_state_dict(path).get("fc.weight")
+    classifier = read_weights(path, network_name, fetch, CONFIG_KEY).get("fc.weight")
     if classifier is None or tuple(classifier.shape) != (FID_CLASSES, 2048):
         raise MissingWeightsError(
             network_name, fetch, CONFIG_KEY, [f"{path} (not the FID Inception: no 1008-way fc)"]

@@ -24,7 +24,12 @@ import lpips
 import torch
 
 from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
-from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
+from piebench.metrics.weights import (
+    MissingWeightsError,
+    find_weights,
+    read_weights,
+    torch_hub_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +44,19 @@ def build_lpips(backbone_weights: str | Path | None = None) -> lpips.LPIPS:
     ``backbone_weights=None`` looks in torch.hub's checkpoint cache; missing weights raise
     ``MissingWeightsError`` naming the file and ``metrics.lpips.backbone_weights``.
     """
-    path = find_weights(
+    network, fetch = (
         "LPIPS SqueezeNet backbone",
-        str(backbone_weights) if backbone_weights else None,
-        [torch_hub_checkpoint(SQUEEZENET_FILE)],
         f"{SQUEEZENET_URL} (torchvision squeezenet1_1 state dict)",
-        CONFIG_KEY,
+    )
+    configured = str(backbone_weights) if backbone_weights else None
+    path = find_weights(
+        network, configured, [torch_hub_checkpoint(SQUEEZENET_FILE)], fetch, CONFIG_KEY
     )
     model = lpips_squeeze()
-    load_backbone(model, load_state_dict(path), path)
+    try:
+        load_backbone(model, read_weights(path, network, fetch, CONFIG_KEY), path)
+    except ValueError as err:  # another network's state dict
+        raise MissingWeightsError(network, fetch, CONFIG_KEY, [str(err)]) from None
     return model.eval().requires_grad_(False)
 
 
@@ -66,8 +75,7 @@ def load_backbone(model: lpips.LPIPS, state: dict[str, torch.Tensor], origin: Pa
     missing = sorted(set(by_torchvision_name) - set(state))
     if missing:
         raise ValueError(
-            f"{origin} is not a torchvision squeezenet1_1 state dict (missing {missing[:3]}); "
-            f"set {CONFIG_KEY} to one"
+            f"{origin} (not a torchvision squeezenet1_1 state dict: missing {missing[:3]})"
         )
     with torch.no_grad():
         for tv_name, name in by_torchvision_name.items():

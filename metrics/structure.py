@@ -32,7 +32,12 @@ from timm.models.vision_transformer import VisionTransformer
 from torchvision.transforms import functional as TF
 
 from piebench.metrics.masked import Mode, nan_where_empty, region_mean, restrict
-from piebench.metrics.weights import find_weights, load_state_dict, torch_hub_checkpoint
+from piebench.metrics.weights import (
+    MissingWeightsError,
+    find_weights,
+    read_weights,
+    torch_hub_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +69,18 @@ def build_dino(weights: str | Path | None = None, arch: DinoArch = DinoArch()) -
     ...) or a timm ``.safetensors``; ``None`` looks in torch.hub's checkpoint cache and the
     Hugging Face cache of ``timm/vit_base_patch8_224.dino``.
     """
-    path = find_weights(
-        "DINO ViT-B/8",
-        str(weights) if weights else None,
-        [torch_hub_checkpoint(DINO_FILE), *_timm_cache()],
-        f"{DINO_URL} (official DINO ViT-B/8 backbone)",
-        CONFIG_KEY,
-    )
+    network, fetch = "DINO ViT-B/8", f"{DINO_URL} (official DINO ViT-B/8 backbone)"
+    configured = str(weights) if weights else None
+    cached = [torch_hub_checkpoint(DINO_FILE), *_timm_cache()]
+    path = find_weights(network, configured, cached, fetch, CONFIG_KEY)
     model = dino_vit(arch)
-    model.load_state_dict(dino_to_timm(load_state_dict(path)), strict=True)
+    state = dino_to_timm(read_weights(path, network, fetch, CONFIG_KEY))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # another network's keys or shapes
+        detail = [line.strip() for line in str(err).splitlines()[1:2]]  # e.g. missing keys
+        reason = "; ".join(["not a DINO ViT state dict", *detail])[:200]
+        raise MissingWeightsError(network, fetch, CONFIG_KEY, [f"{path} ({reason})"]) from None
     return model.eval().requires_grad_(False)
 
 

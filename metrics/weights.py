@@ -76,3 +76,18 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         if isinstance(state, dict) and wrapper in state and isinstance(state[wrapper], dict):
             state = state[wrapper]
     return state
+
+
+def read_weights(path: Path, network: str, fetch: str, config_key: str) -> dict[str, torch.Tensor]:
+    """``load_state_dict``, where a file that is not a readable state dict (empty, cut short,
+    another format) is a ``MissingWeightsError`` naming it, not a traceback from the reader."""
+    try:
+        return load_state_dict(path)
+    # torch's unpickler raises whatever the bytes of a non-state-dict file lead it to (EOFError,
+    # KeyError, RuntimeError, UnpicklingError ...): each means unusable weights to a user
+    except Exception as err:  # noqa: BLE001
+        first_line = str(err).splitlines()[0] if str(err) else "empty"
+        reason = f"{type(err).__name__}: {first_line}"
+        raise MissingWeightsError(
+            network, fetch, config_key, [f"{path} (not a readable state dict: {reason})"]
+        ) from None

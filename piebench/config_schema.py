@@ -179,6 +179,16 @@ class BenchSchema:
     work_dir: str | None
 
 
+@dataclass
+class ViewSchema:
+    """The keys ``evaluate``, ``table``, ``leaderboard`` and ``report`` share."""
+
+    runs: Any  # a folder or a list of folders (``load_config``)
+    out: str | None
+    rescore: bool
+    scores_dir: str
+
+
 METHOD_SCHEMAS: dict[str, type[MethodSchema]] = {
     "bld": BLDSchema,
     "ddim": DDIMSchema,
@@ -255,3 +265,10 @@ def validate(cfg: DictConfig) -> None:
     _check(cfg.method, schema, "method.")
     if "editor" in cfg.method:
         _check(cfg.method.editor, EditorSchema, "method.editor.")
+
+
+def validate_view(cfg: DictConfig) -> None:
+    """``validate`` for the scoring and report commands: the shared keys and the ``data``
+    group (a ``ConfigError`` naming the first key of the wrong type or range)."""
+    _check(cfg, ViewSchema, "")
+    _check(cfg.data, DataSchema, "data.")

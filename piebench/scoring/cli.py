@@ -23,7 +23,7 @@ from piebench.atomic_files import write_text_atomic
 from piebench.cli_errors import user_message
 from piebench.conf_compose import compose_conf
 from piebench.conf_help import config_help
-from piebench.config_schema import ConfigError
+from piebench.config_schema import ConfigError, validate_view
 from piebench.data.errors import BenchmarkError
 from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import resolve_profile
@@ -79,6 +79,7 @@ TABLE_ROWS = ("method", "edit_type")
 def load_config(overrides: list[str], name: str = "evaluate") -> DictConfig:
     """Compose ``conf/<name>.yaml`` (``evaluate``, or ``report``) with ``key=value`` overrides."""
     cfg = compose_conf(name, overrides)
+    validate_view(cfg)
     if isinstance(cfg.runs, str):  # runs=outputs/direct: one folder without brackets
         cfg.runs = [cfg.runs]
     if not cfg.scores_dir:

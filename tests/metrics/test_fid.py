@@ -160,3 +160,13 @@ def test_features_are_torchmetrics_fid_features(fid_weights):
     assert (ours[0] - ours[1]).abs().mean() > 1e-3 * ours.abs().mean()
     assert (ours - other).abs().max() > 1e-3 * ours.abs().mean()
     torch.testing.assert_close(reference.real_features_sum, ours.sum(0), rtol=1e-4, atol=1e-4)
+
+
+def test_an_unreadable_inception_file_is_named_not_a_traceback(tmp_path):
+    cut = tmp_path / "inception.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, cut)
+    cut.write_bytes(cut.read_bytes()[:100])  # a download cut short
+    with pytest.raises(
+        MissingWeightsError, match=r"inception\.pth \(not a readable state dict: RuntimeError"
+    ):
+        build_inception(cut)

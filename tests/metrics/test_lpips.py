@@ -80,3 +80,23 @@ def test_missing_backbone_names_the_file_and_the_config_key(tmp_path, monkeypatc
         build_lpips(None)
     with pytest.raises(MissingWeightsError, match="metrics.lpips.backbone_weights"):
         build_lpips(tmp_path / "nope.pth")
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "not a readable state dict: EOFError"),
+        (b"hello", "not a readable state dict"),
+        ("other_network", r"not a torchvision squeezenet1_1 state dict: missing \['features"),
+    ],
+)
+def test_an_unusable_backbone_file_is_named_not_a_traceback(tmp_path, content, reason):
+    """An empty, text or other network's file at the configured path: the same one-line error
+    as a missing one, saying what is wrong with the file."""
+    path = tmp_path / "backbone.pth"
+    if content == "other_network":
+        torch.save({"conv.weight": torch.zeros(1)}, path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(MissingWeightsError, match=rf"backbone\.pth \({reason}.*backbone_weights"):
+        build_lpips(path)

@@ -115,3 +115,15 @@ def test_resize_antialias_is_the_profile_setting():
     )
     torch.testing.assert_close(sharp, old_default)  # torchvision < 0.17: no antialias on tensors
     assert (smooth - sharp).abs().max() > 1e-3
+
+
+def test_an_unusable_dino_file_is_named_not_a_traceback(tmp_path):
+    empty, other = tmp_path / "empty.pth", tmp_path / "other.pth"
+    empty.write_bytes(b"")
+    torch.save({"conv.weight": torch.zeros(1)}, other)
+    with pytest.raises(MissingWeightsError, match=r"empty\.pth \(not a readable state dict"):
+        build_dino(empty)
+    with pytest.raises(
+        MissingWeightsError, match=r"other\.pth \(not a DINO ViT state dict; Missing key.*dino\.w"
+    ):
+        build_dino(other)

@@ -222,6 +222,8 @@ def test_table_rescores_files_saved_under_other_settings(bench, our_run, tiny_cf
         ("rescor=true", "unknown config key 'rescor' (did you mean 'rescore'?)"),
         ("metrics=paritty", "Could not find 'metrics/paritty'"),
         ("by=type", "unknown by='type'; valid: method, edit_type"),
+        ("data.limit=abc", "config key data.limit: Value 'abc'"),
+        ("rescore=maybe", "config key rescore: Value 'maybe' is not a valid bool"),
     ],
 )
 def test_user_errors_are_one_line(bench, our_run, tiny_cfg, capsys, override, message):
