@@ -451,7 +451,7 @@ class Runner:
                 number,
             )
         for err in benchmark.invalid:
-            self._fail(records, err.sample_id, "", None, str(err))
+            self._fail(records, err.sample_id, "", err.edit_type, str(err))
         todo = self._unfinished(benchmark, records)
         self.summary.skipped = len(benchmark.samples) - len(todo)
         return records, todo

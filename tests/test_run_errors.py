@@ -17,6 +17,8 @@ from piebench.methods.ddim import DDIMInversion
 from piebench.metrics.weights import MissingWeightsError
 from piebench.run_lock import lock_file_name, try_lock
 from piebench.runner import RunError, Runner
+from piebench.scoring.evaluate import evaluate_run
+from piebench.scoring.tables import aggregate, stack_runs
 from tests.conftest import compose_config
 
 BASE = ["method=ddim", "model=tiny", "method.steps=2", "data.limit=3", "progress=false"]
@@ -272,3 +274,37 @@ def test_a_truncated_prompt_is_noted_in_the_record(tmp_path):
     assert not [
         w for r in by_id.values() if r["id"] != first for w in r["warnings"] if "truncated" in w
     ]
+
+
+def test_a_broken_entry_is_a_failed_row_of_its_edit_type_and_an_all_failed_run_is_shown(tmp_path):
+    """A mapping entry the run could not read (a bad mask) is scored as the failure the run
+    recorded, in its edit type (whole numbers, rows in id order); a run whose every sample
+    failed (no images at all) is still a run the scoring reads: n 0, failed 1."""
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE_ROOT, data)
+    mapping = json.loads((data / "mapping_file.json").read_text())
+    mapping["200000000002"]["mask"] = [5, "x"]
+    (data / "mapping_file.json").write_text(json.dumps(mapping))
+    pixels = {"names": ["psnr_unedit_part", "mse_unedit_part"], "device": "cpu"}
+    cfg = compose_config(*BASE, f"output_dir={tmp_path / 'runs'}", f"data.root={data}")
+    summary = Runner(cfg).run()
+    assert (summary.ok, summary.failed) == (2, 1)
+    frame = evaluate_run(summary.run_dir, data_root=data, metrics_cfg=pixels)
+    assert list(frame["id"]) == ["000000000000", "100000000001", "200000000002"]
+    assert str(frame["edit_type"].dtype) == "Int64" and list(frame["edit_type"]) == [0, 1, 2]
+    broken = frame.set_index("id").loc["200000000002"]
+    assert broken["status"] == "failed" and "mask RLE holds non-integer values" in broken["error"]
+    by_type = aggregate(stack_runs([frame], ["ddim"]), by=["method", "run", "edit_type"])
+    assert list(zip(by_type["edit_type"], by_type["n"], by_type["failed"])) == [
+        (0, 1, 0),
+        (1, 1, 0),
+        (2, 0, 1),
+    ]
+
+    only_broken = compose_config(
+        *BASE, f"output_dir={tmp_path / 'failed'}", f"data.root={data}", "data.ids=[200000000002]"
+    )
+    run_dir = Runner(only_broken).run().run_dir
+    assert not (run_dir / "annotation_images").exists()
+    frame = evaluate_run(run_dir, data_root=data, metrics_cfg=pixels)
+    assert list(frame["status"]) == ["failed"]

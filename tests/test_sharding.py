@@ -11,6 +11,7 @@ from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
 from piebench.metrics.timing import read_records
 from piebench.records import parse_run_records
 from piebench.runner import Runner
+from piebench.scoring.evaluate import evaluate_run
 from piebench.scoring.runs import open_run
 from tests.conftest import compose_config
 
@@ -110,5 +111,7 @@ def test_a_finished_run_and_an_empty_shard_read_no_weights(tmp_path, tiny_model,
     assert (Runner(empty).run().ok, Runner(empty).run().skipped) == (0, 0)
     manifest = tmp_path / "sharded" / "ddim" / "manifest.shard-1-of-2.json"
     assert json.loads(manifest.read_text())["summary"] == {"ok": 0, "failed": 0, "skipped": 0}
+    with pytest.raises(FileNotFoundError, match="no sample of this run has been edited yet"):
+        evaluate_run(manifest.parent, metrics_cfg={"names": ["psnr_unedit_part"]})
     with pytest.raises(AssertionError, match="was loaded"):  # the check can fail
         Runner(compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=3")).run()

@@ -292,8 +292,11 @@ def load_benchmark(
                 f"{item.image_path!r} is also sample {first_user[item.image_path]}'s: the two "
                 "edits would overwrite each other (that sample keeps it)",
             )
-        if wanted_types is not None and _edit_type_of(item, entry) not in wanted_types:
+        edit_type = _edit_type_of(item, entry)
+        if wanted_types is not None and edit_type not in wanted_types:
             continue
+        if isinstance(item, SampleError):
+            item.edit_type = edit_type
         selected.append(item)
     if limit is not None and limit >= 0:
         selected = selected[:limit]

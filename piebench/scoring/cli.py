@@ -127,7 +127,8 @@ def load_scores(folder: str | Path, profile: str) -> tuple[pd.DataFrame, dict[st
     """A run's saved per-sample scores of a metric profile and their sidecar, from its scores
     folder (``scores_folder``; adds a ``profile`` column)."""
     path = scores_path(folder, profile)
-    frame = pd.read_csv(path, dtype={"id": str, "run": str, "method": str, "error": str})
+    types = {"id": str, "run": str, "method": str, "error": str, "edit_type": "Int64"}
+    frame = pd.read_csv(path, dtype=types)
     meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     return frame.assign(profile=profile), meta
 

@@ -315,6 +315,7 @@ def evaluate_run(
         profile.name,
     )
     frame = pd.DataFrame(rows, columns=[*ID_COLUMNS, *names, *TIMING_COLUMNS])
+    frame["edit_type"] = frame["edit_type"].astype("Int64")  # whole numbers, NA where unknown
     frame[names] = frame[names].astype(float)
     if save:
         _save(run, folder, frame, profile, names, networks, (scored, elapsed), state)
@@ -380,8 +381,14 @@ def _select_samples(
     of a failed sample does); ``notes``: warn with the count of those."""
     bench = load_benchmark(root, *(data_cfg.get(key) for key in SELECTION_KEYS))
     by_id = {sample.id: sample for sample in bench.samples}
+    if run.records is None and run.manifest:
+        raise FileNotFoundError(
+            f"{run.path}: no sample of this run has been edited yet (no records; a shard with "
+            "no samples writes none): run the other shards, or the run, first"
+        )
     if run.records is not None:
-        return [(sample_id, by_id.get(sample_id)) for sample_id in run.records.index]
+        # in id order (the benchmark's, and so by edit type), not the order samples finished in
+        return [(sample_id, by_id.get(sample_id)) for sample_id in sorted(run.records.index)]
     present = [s for s in bench.samples if run.edited_file(s.id, s.image_path).is_file()]
     if not present:
         raise FileNotFoundError(
@@ -402,9 +409,14 @@ def _base_row(run: RunFolder, sample_id: str, sample: Sample | None) -> dict[str
     row: dict[str, Any] = {"run": run.run_name, "method": run.method, "id": sample_id}
     record = run.records.loc[sample_id].to_dict() if run.records is not None else {}
     row.update({column: record.get(column, np.nan) for column in TIMING_COLUMNS})
-    if sample is None:
-        row.update(status="error", error="id not in the selected benchmark samples")
-        row.update(image_path=record.get("image_path"), edit_type=record.get("edit_type"))
+    if sample is None:  # the run's failure record of an invalid entry, or an unknown id
+        failed = record.get("status") == "failed"
+        row.update(
+            status="failed" if failed else "error",
+            error=record.get("error") if failed else "id not in the selected benchmark samples",
+            image_path=record.get("image_path"),
+            edit_type=record.get("edit_type"),
+        )
     else:
         row.update(
             image_path=sample.image_path, edit_type=sample.edit_type, status="ok", error=None

@@ -50,11 +50,13 @@ class RunFolder:
 
 
 def open_run(path: str | Path) -> RunFolder:
-    """Read a run folder's manifest and records (both optional); the folder must hold images."""
+    """Read a run folder's manifest and records (both optional). The folder must hold images,
+    or be one of our runs (a manifest or records) whose samples all failed so far."""
     path = Path(path).expanduser().resolve()
     if not path.is_dir():
         raise FileNotFoundError(f"run folder {path} does not exist")
-    if not (path / IMAGE_DIR).is_dir():
+    ours = (path / MANIFEST_FILE).is_file() or bool(records_files(path))
+    if not ours and not (path / IMAGE_DIR).is_dir():
         raise FileNotFoundError(
             f"{path} has no {IMAGE_DIR}/ folder: not a piebench run or reference output"
         )
