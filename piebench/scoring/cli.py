@@ -139,7 +139,9 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
     With the default ``metrics.names`` saved scores stand with the columns they have (a warning
     names the missing ones), and a run changed since is scored again on those same metrics: a
     run evaluated on a few metrics is not rescored on all eight, which may need networks the
-    user never set up. Other ``metrics.names`` are scored where missing."""
+    user never set up. Other ``metrics.names`` are scored where missing, and (``evaluate``
+    too) the run is scored again on them and the saved ones: asking for one metric never drops
+    the others' columns."""
     metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
     check_metrics_config(metrics_cfg)
@@ -160,7 +162,9 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
             reason = stale_reason(path, profile, wanted, state)
         if reason:
             logger.info("%s: scoring (%s)", run_dir, reason)
-            chosen = {**metrics_cfg, "names": names if force else _rescored_names(path, wanted)}
+            # evaluate's default is every metric; asked-for names join the saved ones
+            every = force and not wanted
+            chosen = {**metrics_cfg, "names": names if every else _rescored_names(path, wanted)}
             evaluate_run(
                 run_dir,
                 metrics_cfg=chosen,

@@ -273,6 +273,10 @@ def test_table_shows_a_run_scored_on_a_few_metrics_without_rescoring(
     assert main(["table", *args, "metrics.names=[ssim_unedit_part]"]) == 0
     columns = pd.read_csv(our_run / "scores_parity.csv").columns
     assert {"psnr_unedit_part", "mse_unedit_part", "ssim_unedit_part"} <= set(columns)
+    # evaluate scores again, on the asked metric and the saved ones: none is dropped
+    assert main(["evaluate", *args, "metrics.names=[psnr_unedit_part]"]) == 0
+    columns = pd.read_csv(our_run / "scores_parity.csv").columns
+    assert {"psnr_unedit_part", "mse_unedit_part", "ssim_unedit_part"} <= set(columns)
 
 
 def test_table_rescores_a_run_changed_since_or_scored_elsewhere(
