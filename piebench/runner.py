@@ -546,11 +546,14 @@ class Runner:
         write_json_atomic(manifest, self.run_dir / "manifest.json")
         write_text_atomic(OmegaConf.to_yaml(OmegaConf.create(config)), self.run_dir / "config.yaml")
         log.info(
-            "run %s%s: %d samples to edit, %d already done",
+            "run %s%s: %d samples to edit, %d already done%s",
             self.run_dir,
             f" (shard {self.shard} of {self.num_shards})" if sharded else "",
             len(todo),
             self.summary.skipped,
+            f", {len(benchmark.invalid)} unreadable (recorded as failed)"
+            if benchmark.invalid
+            else "",
         )
         if method is not None:
             with OutputWriter(background=bool(self.cfg.get("async_write", True))) as self.writer:

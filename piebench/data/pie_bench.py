@@ -251,6 +251,8 @@ def load_benchmark(
         )
     root = Path(root).expanduser()
     mapping_path = root / MAPPING_FILE
+    if not root.is_dir():
+        raise BenchmarkError(f"data.root={root} does not exist (or is not a folder)")
     if not mapping_path.is_file():
         raise BenchmarkError(
             f"no {MAPPING_FILE} in {root}: point data.root at a PIE-Bench folder holding "

@@ -8,6 +8,7 @@ none are saved), make or reuse the pictures, draw the plots, write ``index.html`
 
 from __future__ import annotations
 
+import html
 import logging
 import sys
 from importlib import resources
@@ -28,7 +29,14 @@ from piebench.report.images import build_gallery
 from piebench.report.plots import metric_plots, timing_plot
 from piebench.report.summary import header_facts, run_rows
 from piebench.scoring.cli import USER_ERRORS, load_config
-from piebench.scoring.tables import RUN_ROWS, aggregate, compare_paper, display, load_paper
+from piebench.scoring.tables import (
+    RUN_ROWS,
+    aggregate,
+    compare_paper,
+    display,
+    load_paper,
+    unmatched_note,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +60,14 @@ def method_sections(inputs: ReportInputs, compare: str | None) -> list[tuple[str
     caption = f"<p class=caption>PIE-Bench scores, {inputs.profile.header()}</p>"
     per_method = caption + html_table(display(aggregate(inputs.frame)))
     if compare == "paper":
-        compared = compare_paper(aggregate(inputs.frame), load_paper())
-        per_method += (
-            "<p class=caption>(no run matches a row of the published Table 1)</p>"
-            if compared.empty
-            else "<h3>Ours vs published Table 1 (paper units)</h3>" + comparison_table(compared)
-        )
+        per_run, paper = aggregate(inputs.frame), load_paper()
+        compared = compare_paper(per_run, paper)
+        if not compared.empty:
+            per_method += "<h3>Ours vs published Table 1 (paper units)</h3>"
+            per_method += comparison_table(compared)
+        note = unmatched_note(per_run, paper)
+        if note:
+            per_method += f"<p class=caption>{html.escape(note)}</p>"
     per_type = display(aggregate(inputs.frame, by=[*RUN_ROWS, "edit_type"]))
     names = [EDIT_TYPES.get(int(t), "") if not pd.isna(t) else "" for t in per_type["edit_type"]]
     per_type.insert(per_type.columns.get_loc("edit_type") + 1, "edit_type_name", names)

@@ -58,6 +58,7 @@ from piebench.scoring.tables import (
     render,
     run_legend,
     stack_runs,
+    unmatched_note,
     with_set_scores,
 )
 
@@ -243,14 +244,16 @@ def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], 
     if MASK_INPUT_METHODS.intersection(aggregated["method"].astype(str)):
         parts.append(caption(MASK_INPUT_NOTE, fmt))
     if cfg.compare == "paper":
-        compared = compare_paper(aggregate(frame), load_paper())  # a block per run
-        if compared.empty:
-            parts.append(caption("(no run matches a row of the published Table 1)", fmt))
-        else:
+        per_run, paper = aggregate(frame), load_paper()
+        compared = compare_paper(per_run, paper)  # a block per run
+        if not compared.empty:
             parts += [
                 caption(f"Ours vs published Table 1 (paper units), {profile.header()}", fmt),
                 render(compared.rename(columns=label), fmt),
             ]
+        note = unmatched_note(per_run, paper)
+        if note:
+            parts.append(caption(note, fmt))
     elif cfg.compare is not None:
         raise ConfigError(f"unknown compare={cfg.compare!r}; valid: paper")
     return "\n\n".join(parts)

@@ -246,6 +246,22 @@ def match_paper(method: str, paper: pd.DataFrame) -> pd.Series | None:
     return None
 
 
+def unmatched_note(aggregated: pd.DataFrame, paper: pd.DataFrame) -> str | None:
+    """The caption naming the runs ``compare_paper`` leaves out (no published row for their
+    method), so a missing block is explained; None when every run has one."""
+    names = RUN_KEY if RUN_KEY in aggregated.columns else "method"
+    left = [
+        str(row[names])
+        for _, row in aggregated.iterrows()
+        if match_paper(str(row["method"]), paper) is None
+    ]
+    if not left:
+        return None
+    if len(left) == len(aggregated):
+        return "(no run matches a row of the published Table 1)"
+    return f"(not in the published Table 1, so not compared: {', '.join(left)})"
+
+
 def compare_paper(aggregated: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """Ours beside the paper for the rows whose method matches, with absolute and relative
     deltas.

@@ -79,6 +79,8 @@ def test_selection_by_type_ids_and_limit(bench):
 def test_missing_mapping_file_names_the_folder(tmp_path):
     with pytest.raises(BenchmarkError, match="mapping_file.json"):
         load_benchmark(tmp_path)
+    with pytest.raises(BenchmarkError, match=r"data\.root=.*/nowhere does not exist"):
+        load_benchmark(tmp_path / "nowhere")
 
 
 def test_images_are_converted_and_cropped_like_the_reference(bench):

@@ -22,6 +22,7 @@ from piebench.scoring.tables import (
     run_keys,
     run_legend,
     stack_runs,
+    unmatched_note,
     with_set_scores,
 )
 
@@ -260,3 +261,16 @@ def test_set_scores_go_to_their_own_run():
     ).set_index(["run_key", "edit_type"])
     assert per_type.loc[("direct", 1), "fid"] == 11.0
     assert math.isnan(per_type.loc[("direct-2", 1), "fid"])
+
+
+def test_runs_without_a_published_row_are_named_under_the_comparison():
+    runs = ddim_runs()
+    runs.loc[runs["run"] == "ddim_g2", "method"] = "my_method"
+    per_run, paper = aggregate(runs), load_paper()
+    assert list(compare_paper(per_run, paper)["run_key"].unique()) == ["base"]
+    assert unmatched_note(per_run, paper) == (
+        "(not in the published Table 1, so not compared: ddim_g2)"
+    )
+    assert unmatched_note(per_run[per_run["method"] == "ddim"], paper) is None
+    only_mine = per_run[per_run["method"] == "my_method"]
+    assert unmatched_note(only_mine, paper) == "(no run matches a row of the published Table 1)"
