@@ -107,24 +107,29 @@ def _run(cfg: DictConfig) -> None:
 
 
 def _score(cfg: DictConfig, summary: RunSummary) -> None:
-    """Score the finished run and print its row; missing metric weights only skip scoring."""
+    """Score the run as ``table`` does (the whole folder; saved scores reused while the run is
+    unchanged, so a finished rerun loads no metric network) and print the selection's row;
+    missing metric weights only skip scoring."""
     from piebench.metrics.profiles import resolve_profile
     from piebench.metrics.weights import MissingWeightsError
-    from piebench.scoring.evaluate import evaluate_run
+    from piebench.scoring.cli import collect
+    from piebench.scoring.evaluate import DEFAULT_SCORES_DIR
     from piebench.scoring.tables import aggregate, caption, display, render, stack_runs
 
-    metrics_cfg = OmegaConf.to_container(cfg.metrics, resolve=True)
+    view = OmegaConf.create(
+        {
+            "runs": [str(summary.run_dir)],
+            "metrics": cfg.metrics,
+            "data": cfg.data,
+            "scores_dir": str(DEFAULT_SCORES_DIR),
+        }
+    )
     try:
-        frame = evaluate_run(
-            summary.run_dir,
-            metrics_cfg=metrics_cfg,
-            data_cfg=OmegaConf.to_container(cfg.data, resolve=True),
-        )
+        [(frame, _)] = collect(view, force=False)
     except MissingWeightsError as err:
         print(f"piebench run: scoring skipped (evaluate=false skips it): {err}", file=sys.stderr)
         return
-    profile = resolve_profile(metrics_cfg)
-    frame = frame.assign(profile=profile.name)  # the columns `table` prints
+    profile = resolve_profile(OmegaConf.to_container(cfg.metrics, resolve=True))
     print(caption(f"PIE-Bench scores, {profile.header()}", "markdown"))
     print(render(display(aggregate(stack_runs([frame], [str(cfg.run_name)]))), "markdown"))
 

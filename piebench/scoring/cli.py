@@ -175,7 +175,11 @@ def collect(cfg: DictConfig, force: bool) -> list[tuple[pd.DataFrame, dict[str, 
                 notes=force,  # else current_state has logged them
             )
         else:
-            logger.info("%s: reusing %s (rescore=true to score again)", run_dir, path)
+            logger.info(
+                "%s: reusing %s (unchanged since; `evaluate`, or rescore=true in a view, scores again)",
+                run_dir,
+                path,
+            )
             _note_missing(path, names)
         frame, meta = load_scores(folder, profile.name)
         out.append((frame if force else selected_rows(frame, run, data_cfg), meta))

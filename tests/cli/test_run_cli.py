@@ -212,6 +212,12 @@ def test_run_scores_its_outputs_and_prints_the_row(tmp_path):
     cells = [cell.strip() for cell in row.split("|")[1:5]]
     assert header.startswith("| method ") and cells == ["direct", "direct", "parity", "2"]
     assert "psnr_unedit_part" in header
+    # a finished rerun edits nothing and reuses the saved scores (no model, no metric network)
+    again = piebench_run(f"output_dir={tmp_path}", "data.limit=2", "evaluate=true", *overrides)
+    assert again.returncode == 0, again.stderr
+    printed = again.stdout + again.stderr
+    assert "reusing" in printed and "loaded model" not in printed
+    assert [line for line in again.stdout.splitlines() if line.startswith("|")][2] == row
 
 
 def test_missing_metric_weights_skip_scoring_with_a_clear_message(tmp_path):
