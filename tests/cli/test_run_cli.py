@@ -129,7 +129,7 @@ def test_bad_sample_is_recorded_and_the_run_goes_on(tmp_path):
     [
         (["output_dir=/dev/null/piebench"], "not writable"),
         (["data.types=[12]"], "valid types: 0 (random)"),
-        (["data.root=/nonexistent/PIE-Bench"], "no mapping_file.json"),
+        (["data.root=/nonexistent/PIE-Bench"], "data.root=/nonexistent/PIE-Bench does not exist"),
         (["method.steps=abc"], "config key method.steps"),
         (["data=pie_bench"], "config key data.root must be set"),
         (["method.interval=0"], "config key method.interval=0"),
