@@ -200,7 +200,9 @@ class Runner:
         error: str,
         trace: str | None = None,
     ) -> None:
-        log.warning("sample %s failed: %s", sample_id, error)
+        # a SampleError's message already starts with the id: the log and summary name it once
+        shown = error.removeprefix(f"sample {sample_id}: ")
+        log.warning("sample %s failed: %s", sample_id, shown)
         record = SampleRecord(
             sample_id,
             image_path,
@@ -213,7 +215,7 @@ class Runner:
         with self._lock:  # the writer thread records too
             records.add(record)
             self.summary.failed += 1
-            self.summary.failures.append(f"{sample_id}: {error}")
+            self.summary.failures.append(f"{sample_id}: {shown}")
 
     def _fail_items(self, records: RunRecords, items: Sequence[Prepared], error: str) -> None:
         for item in items:

@@ -289,6 +289,8 @@ def test_a_broken_entry_is_a_failed_row_of_its_edit_type_and_an_all_failed_run_i
     cfg = compose_config(*BASE, f"output_dir={tmp_path / 'runs'}", f"data.root={data}")
     summary = Runner(cfg).run()
     assert (summary.ok, summary.failed) == (2, 1)
+    # the printed failure names the sample once, then the field and the problem
+    assert summary.failures == ["200000000002: mask: mask RLE holds non-integer values"]
     frame = evaluate_run(summary.run_dir, data_root=data, metrics_cfg=pixels)
     assert list(frame["id"]) == ["000000000000", "100000000001", "200000000002"]
     assert str(frame["edit_type"].dtype) == "Int64" and list(frame["edit_type"]) == [0, 1, 2]
