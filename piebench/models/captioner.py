@@ -5,7 +5,9 @@ input with CLIP's normalisation, beam search with 3 beams, 10 to 30 tokens, the 
 with "a picture of " and that prefix stripped from the answer. The same recipe runs here on a
 transformers ``BlipForConditionalGeneration`` checkpoint (e.g. Salesforce/blip-image-captioning-base,
 BLIP base fine-tuned on COCO), loaded from a local folder or the Hugging Face cache, never
-downloaded at run time.
+downloaded at run time. The recipe is the reference's; the weights are only as close as the
+checkpoint given: the hub port may come from another BLIP checkpoint file than LAVIS's, which
+could not be compared offline.
 """
 
 from __future__ import annotations
