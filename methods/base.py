@@ -95,6 +95,12 @@ class EditMethod(ABC):
             ),
         )
 
+    @property
+    def image_fit(self) -> str:
+        """How a source file is brought to the working size, as this method's reference script
+        loads it (``method.image_fit``; every fit is the identity on 512 x 512 files)."""
+        return str(self.cfg.image_fit)
+
     def check(self, batch: Batch) -> None:
         """Raise ``SampleError`` for a sample this method cannot edit as configured, before any
         work is spent on the batch (the runner records it and goes on with the others)."""

@@ -96,6 +96,9 @@ class MethodSchema:
     steps_offset: int = at_least(0, 1)
     guidance: float
     text_cleaning: str = choice("ftfy", "basic", "none")  # prompt_text.TEXT_CLEANINGS
+    image_fit: str = choice(  # images.IMAGE_FITS
+        "centre_crop", "centre_crop_rounded", "stretch_bilinear", "stretch_lanczos"
+    )
 
 
 @dataclass

@@ -414,7 +414,7 @@ class Runner:
         ahead by ``data.workers`` processes and saved by the writer thread."""
         auto = AutoBatch(method.model.device) if self.batch_size is None else None
         workers = loader_workers(self.cfg.data.get("workers", 0), method.model.device)
-        loaded = load_in_order(todo, int(self.cfg.data.resolution), workers)
+        loaded = load_in_order(todo, int(self.cfg.data.resolution), method.image_fit, workers)
         with tqdm(total=len(todo), unit="sample", disable=not self.cfg.progress) as bar:
             items: list[Prepared] = []
             consumed = 0

@@ -61,6 +61,21 @@ def test_method_defaults_are_their_reference_scripts_defaults():
     assert compose_config("method=pix2pix_zero").method.caption == "blip"
 
 
+def test_each_method_loads_source_files_as_its_reference_script():
+    """The P2P family's load_512 crops the centre; BLD and pix2pix-zero stretch the whole file
+    (bilinear, Lanczos); EDICT crops a rounded float box (``piebench.data.images``)."""
+    fits = {name: compose_config(f"method={name}").method.image_fit for name in METHODS}
+    assert fits == {
+        "ddim": "centre_crop",
+        "direct": "centre_crop",
+        "npi": "centre_crop",
+        "nti": "centre_crop",
+        "edict": "centre_crop_rounded",
+        "bld": "stretch_bilinear",
+        "pix2pix_zero": "stretch_lanczos",
+    }
+
+
 def test_tiny_model_shrinks_resolution_and_steps():
     cfg = compose_config("model=tiny")
     assert cfg.data.resolution == 64 and cfg.method.steps == 10

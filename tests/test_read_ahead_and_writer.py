@@ -36,12 +36,12 @@ def broken_bench(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("workers", [0, 2])
 def test_images_arrive_in_order_with_read_errors_in_place(broken_bench: Path, workers: int):
     samples = load_benchmark(broken_bench, limit=4).samples
-    loaded = list(load_in_order(samples, 64, workers))
+    loaded = list(load_in_order(samples, 64, "stretch_lanczos", workers))
     assert [item.sample.id for item in loaded] == [s.id for s in samples]
     assert loaded[1].image is None and "unreadable image" in loaded[1].error
     for item in (loaded[0], *loaded[2:]):
         assert item.error is None
-        np.testing.assert_array_equal(item.image, item.sample.load_image(64))
+        np.testing.assert_array_equal(item.image, item.sample.load_image(64, "stretch_lanczos"))
 
 
 def _outputs(run_dir: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:

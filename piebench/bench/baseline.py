@@ -107,7 +107,7 @@ def reference_extras(
 
 def edit_one(method: EditMethod, sample: Sample, resolution: int, seed: int) -> None:
     """One image the reference's way: load, invert, extra passes, edit, every decode."""
-    batch = Batch.from_samples([sample], [sample.load_image(resolution)], seed)
+    batch = Batch.from_samples([sample], [sample.load_image(resolution, method.image_fit)], seed)
     inversion = method.invert(batch)
     decoded = reference_extras(method, batch, inversion, passes_of(str(method.cfg.name)))
     if isinstance(method, P2PEditMethod):

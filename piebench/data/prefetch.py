@@ -28,11 +28,13 @@ class Loaded:
 
 
 class SourceImages(Dataset):
-    """``samples[i]`` -> ``Loaded`` at ``resolution``; read errors become ``Loaded.error``."""
+    """``samples[i]`` -> ``Loaded`` at ``resolution`` with the method's image ``fit``; read
+    errors become ``Loaded.error``."""
 
-    def __init__(self, samples: Sequence[Sample], resolution: int) -> None:
+    def __init__(self, samples: Sequence[Sample], resolution: int, fit: str) -> None:
         self.samples = list(samples)
         self.resolution = resolution
+        self.fit = fit
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -40,7 +42,7 @@ class SourceImages(Dataset):
     def __getitem__(self, index: int) -> Loaded:
         sample = self.samples[index]
         try:
-            return Loaded(sample, sample.load_image(self.resolution))
+            return Loaded(sample, sample.load_image(self.resolution, self.fit))
         except SampleError as err:
             return Loaded(sample, None, str(err))
 
@@ -49,11 +51,13 @@ def _as_is(item: Loaded) -> Loaded:
     return item
 
 
-def load_in_order(samples: Sequence[Sample], resolution: int, workers: int) -> Iterator[Loaded]:
+def load_in_order(
+    samples: Sequence[Sample], resolution: int, fit: str, workers: int
+) -> Iterator[Loaded]:
     """Every sample's ``Loaded``, in the order of ``samples``; ``workers`` processes read ahead
     (0: read in this process, when asked)."""
     loader = DataLoader(
-        SourceImages(samples, resolution),
+        SourceImages(samples, resolution, fit),
         batch_size=None,
         shuffle=False,
         num_workers=workers if samples else 0,
