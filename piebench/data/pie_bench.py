@@ -18,7 +18,7 @@ import numpy as np
 
 from piebench.data.errors import BenchmarkError, SampleError
 from piebench.data.images import load_image
-from piebench.data.rle import MaskDecodeError, decode_rle
+from piebench.data.rle import MaskDecodeError, decode_rle, rle_quirks
 
 EDIT_TYPES: dict[int, str] = {
     0: "random",
@@ -95,9 +95,10 @@ class Sample:
     def image_file(self) -> Path:
         return self.root / IMAGE_DIR / self.image_path
 
-    def load_image(self, resolution: int = 512) -> np.ndarray:
-        """The prepared (resolution, resolution, 3) uint8 source image."""
-        return load_image(self.image_file, self.id, resolution)
+    def load_image(self, resolution: int = 512, fit: str = "centre_crop") -> np.ndarray:
+        """The prepared (resolution, resolution, 3) uint8 source image (``fit``: how a
+        non-square or non-512 file is brought to size, ``piebench.data.images``)."""
+        return load_image(self.image_file, self.id, resolution, fit)
 
     def mask(self, border: bool = True) -> np.ndarray:
         """The (512, 512) uint8 edit mask, 1 = edited region (border forced to 1 by default)."""
@@ -136,6 +137,7 @@ class Sample:
             decode_rle(mask, MASK_SIZE)
         except MaskDecodeError as err:
             raise SampleError(sample_id, "mask", str(err)) from err
+        warnings = (*warnings, *rle_quirks(mask, MASK_SIZE))
         return cls(
             id=sample_id,
             root=root,

@@ -374,11 +374,12 @@ def benchmark_root(run: RunFolder, root: str | Path | None, notes: bool = True) 
 
 def _select_samples(
     run: RunFolder, root: Path, data_cfg: Mapping[str, Any], notes: bool
-) -> list[tuple[str, Sample | None]]:
+) -> list[tuple[str, Sample | SampleError | None]]:
     """(id, sample) pairs to score against the benchmark at ``root`` (``benchmark_root``);
     ``sample`` is None for a recorded id unknown to the benchmark. A reference-tree folder gets
-    every selected sample (``_base_row`` fails those without an edited image, as a run's record
-    of a failed sample does); ``notes``: warn with the count of those."""
+    every selected entry: one the harness cannot read comes with its ``SampleError`` (a failed
+    row naming the problem, never dropped), and ``_base_row`` fails those without an edited
+    image, as a run's record of a failed sample does; ``notes``: warn with the counts."""
     bench = load_benchmark(root, *(data_cfg.get(key) for key in SELECTION_KEYS))
     by_id = {sample.id: sample for sample in bench.samples}
     if run.records is None and run.manifest:
@@ -389,6 +390,13 @@ def _select_samples(
     if run.records is not None:
         # in id order (the benchmark's, and so by edit type), not the order samples finished in
         return [(sample_id, by_id.get(sample_id)) for sample_id in sorted(run.records.index)]
+    if notes and bench.invalid:
+        logger.warning(
+            "%s: %d selected benchmark entries cannot be read (%s): they count as failed",
+            run.path,
+            len(bench.invalid),
+            "; ".join(str(err) for err in bench.invalid[:3]),
+        )
     present = [s for s in bench.samples if run.edited_file(s.id, s.image_path).is_file()]
     if not present:
         raise FileNotFoundError(
@@ -402,14 +410,25 @@ def _select_samples(
             len(bench.samples) - len(present),
             len(bench.samples),
         )
-    return [(sample.id, sample) for sample in bench.samples]
+    entries: list[Sample | SampleError] = [*bench.samples, *bench.invalid]
+    return sorted(
+        (
+            (entry.sample_id if isinstance(entry, SampleError) else entry.id, entry)
+            for entry in entries
+        ),
+        key=lambda pair: pair[0],
+    )
 
 
-def _base_row(run: RunFolder, sample_id: str, sample: Sample | None) -> dict[str, Any]:
+def _base_row(
+    run: RunFolder, sample_id: str, sample: Sample | SampleError | None
+) -> dict[str, Any]:
     row: dict[str, Any] = {"run": run.run_name, "method": run.method, "id": sample_id}
     record = run.records.loc[sample_id].to_dict() if run.records is not None else {}
     row.update({column: record.get(column, np.nan) for column in TIMING_COLUMNS})
-    if sample is None:  # the run's failure record of an invalid entry, or an unknown id
+    if isinstance(sample, SampleError):  # a reference tree's entry the harness cannot read
+        row.update(status="failed", error=str(sample), image_path=None, edit_type=sample.edit_type)
+    elif sample is None:  # the run's failure record of an invalid entry, or an unknown id
         failed = record.get("status") == "failed"
         row.update(
             status="failed" if failed else "error",
@@ -433,7 +452,7 @@ def _base_row(run: RunFolder, sample_id: str, sample: Sample | None) -> dict[str
 
 def _decoded_batches(
     run: RunFolder,
-    samples: Sequence[tuple[str, Sample | None]],
+    samples: Sequence[tuple[str, Sample | SampleError | None]],
     rows: list[dict[str, Any]],
     resolution: int,
     border: bool,
@@ -442,7 +461,7 @@ def _decoded_batches(
     """Decode the scorable pairs into batches; a sample that fails to decode gets an error row."""
     pending = _Pending.empty()
     for index, (_, sample) in enumerate(samples):
-        if sample is None or rows[index]["status"] != "ok":
+        if not isinstance(sample, Sample) or rows[index]["status"] != "ok":
             continue
         try:
             source = sample.load_image(resolution)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from piebench.data.errors import SampleError
 from piebench.data.pie_bench import IMAGE_DIR, Sample
 from piebench.records import records_files
 from piebench.scoring.runs import RunFolder
@@ -39,10 +40,11 @@ def outputs_digest(run: RunFolder) -> str:
 
 
 def scoring_state(
-    run: RunFolder, root: Path, samples: Sequence[tuple[str, Sample | None]]
+    run: RunFolder, root: Path, samples: Sequence[tuple[str, Sample | SampleError | None]]
 ) -> dict[str, Any]:
-    """The state a scoring of ``samples`` (id, and its benchmark entry or None when the
-    selection left it out) of ``run`` against the benchmark at ``root`` stands for."""
+    """The state a scoring of ``samples`` (id, and its benchmark entry, the entry's read error,
+    or None when the selection left it out) of ``run`` against the benchmark at ``root``
+    stands for."""
     selected = "\n".join(f"{sample_id} {sample is not None}" for sample_id, sample in samples)
     return {
         "outputs": outputs_digest(run),

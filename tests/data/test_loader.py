@@ -44,7 +44,7 @@ def bench(tmp_path):
         "000000000002": entry("1_change_object/rgba.png", "9"),
         "000000000004": entry("1_change_object/missing.jpg", "1"),
         "000000000005": entry("1_change_object/a.jpg", "1", mask=[0, 5, 7]),
-        "000000000006": entry("1_change_object/a.jpg", "3", mask=[512 * 512 + 3, 2]),
+        "000000000006": entry("1_change_object/a.jpg", "3", mask=[-(512 * 512) - 3, 2]),
         "000000000007": {"image_path": "x.jpg"},
     }
     (tmp_path / "mapping_file.json").write_text(json.dumps(mapping))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -186,3 +187,35 @@ def test_a_run_is_scored_against_the_benchmark_it_was_made_from(bench, our_run, 
     _record_benchmark(our_run, elsewhere, dataset_fingerprint(SAMPLE_ROOT))
     assert benchmark_root(open_run(our_run), None) == SAMPLE_ROOT  # another install's sample
     assert benchmark_root(open_run(our_run), str(bench)) == bench  # data.root always wins
+
+
+def test_a_reference_trees_unreadable_entry_is_a_failed_row_and_odd_runs_are_scored(
+    bench, reference_run, tmp_path, tiny_cfg, networks, caplog
+):
+    """Scoring a reference output folder keeps every selected entry: one the harness cannot read
+    is a failed row naming the problem (it used to vanish from n and failed), and a mask with a
+    run past the grid is scored as the reference scores it (its decoder sets nothing there)."""
+    data = tmp_path / "data"
+    shutil.copytree(bench, data)
+    mapping = json.loads((data / "mapping_file.json").read_text())
+    mapping["111000000000"]["mask"] = [*mapping["111000000000"]["mask"], 512 * 512 + 7, 3]
+    mapping["922000000000"]["original_prompt"] = ""
+    (data / "mapping_file.json").write_text(json.dumps(mapping))
+    with caplog.at_level("WARNING"):
+        frame = evaluate_run(
+            reference_run, data_root=data, metrics_cfg=tiny_cfg, networks=networks, save=False
+        ).set_index("id")
+    assert list(frame.index) == ["000000000000", "111000000000", "922000000000"]
+    assert frame.loc["111000000000", "status"] == "ok"
+    plain = evaluate_run(
+        reference_run, data_root=bench, metrics_cfg=tiny_cfg, networks=networks, save=False
+    ).set_index("id")
+    assert (
+        frame.loc["111000000000", "mse_unedit_part"] == plain.loc["111000000000", "mse_unedit_part"]
+    )
+    broken = frame.loc["922000000000"]
+    assert broken["status"] == "failed" and broken["edit_type"] == 9
+    assert "original_prompt: expected a non-empty string" in broken["error"]
+    assert any(
+        "1 selected benchmark entries cannot be read" in r.getMessage() for r in caplog.records
+    )
