@@ -65,6 +65,9 @@ class Batch:
         )
 
 
+RECONSTRUCTION_PANEL = "reconstruction_panel"  # Inversion.extras key, see ``piebench.strips``
+
+
 @dataclass
 class Inversion:
     """What editing needs from inversion.
@@ -83,6 +86,9 @@ class EditMethod(ABC):
     """Base of all methods: holds the shared model, the method config and the DDIM schedule."""
 
     reconstructs: ClassVar[bool] = True  # has a ``task=reconstruct`` (BLD, a generator, has not)
+    # ``image_format=strip``: whether ``edit`` leaves the reference strip's reconstruction panel
+    # in ``inversion.extras[RECONSTRUCTION_PANEL]`` (x_0 latents; absent = a black panel)
+    makes_strips: ClassVar[bool] = True
 
     def __init__(self, model: SDModel, cfg: Any) -> None:
         # prompts tokenize as in this method's reference environment (``method.text_cleaning``)

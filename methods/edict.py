@@ -73,6 +73,10 @@ def _dtype(cfg: Any, key: str, allowed: tuple[str, ...]) -> torch.dtype:
 class EDICT(EditMethod):
     """Coupled exact inversion with the source prompt; editing by the coupled denoising."""
 
+    # the reference's EDICT strip shows a separate strength-1, guidance-7 reconstruction (its
+    # calls 1 and 2): two more 50-step coupled passes per sample, not made here
+    makes_strips = False
+
     def __init__(self, model: SDModel, cfg: Any) -> None:
         super().__init__(model, cfg)
         dtype = _dtype(cfg, "dtype", ("float32", "float64"))

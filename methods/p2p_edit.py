@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from piebench.data.errors import SampleError
-from piebench.methods.base import Batch, EditMethod, Inversion
+from piebench.methods.base import RECONSTRUCTION_PANEL, Batch, EditMethod, Inversion
 from piebench.p2p.controller import EditPair, P2PController, P2PSettings
 from piebench.p2p.processor import attention_control
 from piebench.sampler.hooks import StepHook
@@ -85,7 +85,10 @@ class P2PEditMethod(EditMethod):
         return denoise(self.model, self.schedule, x_t, cond, uncond, guidance, hooks)
 
     def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
-        return self.edit_pairs(batch, inversion)[1::2]
+        pairs = self.edit_pairs(batch, inversion)
+        # the source rows: the reconstruction panel of the reference's strips
+        inversion.extras[RECONSTRUCTION_PANEL] = pairs[0::2]
+        return pairs[1::2]
 
     def edit_pairs(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         """Run the edit pass; returns all 2B x_0 rows [s0_src, s0_tgt, ...] (source rows included)."""

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from piebench.config_schema import ConfigError
-from piebench.methods.base import Batch, EditMethod, Inversion
+from piebench.methods.base import RECONSTRUCTION_PANEL, Batch, EditMethod, Inversion
 from piebench.models.captioner import BlipCaptioner
 from piebench.models.sd import SDModel
 from piebench.p2p.cross_attention_maps import AttentionMaps, record_cross_attention
@@ -236,4 +236,6 @@ class Pix2PixZero(EditMethod):
                 target = self._guided_step(target, t, context, maps, reference)
                 if offset is not None:
                     target = target + offset
+        if edit:  # pass 1's result: the reconstruction panel of the reference's strips
+            inversion.extras[RECONSTRUCTION_PANEL] = source
         return target if edit else source

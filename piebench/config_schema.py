@@ -39,7 +39,7 @@ class RunSchema:
     seed: int
     rerun: bool
     batch_size: Any  # a number >= 1 or "auto" (checked in ``validate``)
-    image_format: str = choice("jpg", "png")
+    image_format: str = choice("jpg", "png", "strip")
     jpeg_quality: int = at_least(1, 100)
     progress: bool
     fail_fast: bool

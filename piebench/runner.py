@@ -49,12 +49,14 @@ from piebench.manifest import (
     run_identity,
 )
 from piebench.memory import AutoBatch, is_device_failure, is_out_of_memory
-from piebench.methods import METHODS, Batch, EditMethod
+from piebench.methods import METHODS, Batch, EditMethod, Inversion
+from piebench.methods.base import RECONSTRUCTION_PANEL
 from piebench.models.loading import load_model, resolve_dtype
 from piebench.models.sd import SDModel
 from piebench.output_writer import OutputWriter
 from piebench.records import RunRecords, SampleRecord, records_file
 from piebench.run_lock import lock_file_name, other_split_holding, try_lock
+from piebench.strips import reference_strip
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +300,7 @@ class Runner:
             else:
                 latents = method.edit(batch, inversion)
             images = method.decode(latents, batch)
+            beside = self._strip_panels(method, batch, inversion)
             sync_device(device)
             done = time.perf_counter()
         except SampleError as err:  # a named problem of the input: one line, the run goes on
@@ -340,7 +343,7 @@ class Runner:
             "batch_size": len(items),
         }
         jobs = []
-        for item, image, ok, notes in zip(items, images, finite, batch.notes):
+        for index, (item, image, ok, notes) in enumerate(zip(items, images, finite, batch.notes)):
             sample = item.sample
             if not ok:
                 self._fail(
@@ -352,11 +355,26 @@ class Runner:
                 )
                 continue
             warnings = [*sample.warnings, *prompt_warnings(method.model, sample)]
+            if self.cfg.image_format == "strip":
+                panel = None if beside is None else beside[index]
+                image = reference_strip(
+                    sample.source_prompt, sample.target_prompt, item.image, panel, image
+                )
             jobs.append(
                 functools.partial(self._save, records, sample, image, (notes, warnings), timing)
             )
         self.writer.submit_batch(jobs)
         return True
+
+    def _strip_panels(
+        self, method: EditMethod, batch: Batch, inversion: Inversion
+    ) -> np.ndarray | None:
+        """``image_format=strip``: the decoded reconstruction panels the method left (timed
+        with the edit: the reference decodes them too); None for a black panel or no strips."""
+        panel = inversion.extras.get(RECONSTRUCTION_PANEL)
+        if self.cfg.image_format != "strip" or panel is None:
+            return None
+        return method.decode(panel, batch)
 
     def _save(
         self,
@@ -483,6 +501,11 @@ class Runner:
         if self.cfg.task == "reconstruct" and not method_class.reconstructs:
             raise RunError(
                 f"method {self.cfg.method.name} has no reconstruction (task=reconstruct)"
+            )
+        if self.cfg.image_format == "strip" and not method_class.makes_strips:
+            raise RunError(
+                f"method {self.cfg.method.name} cannot save the reference's strips "
+                "(image_format=strip): use image_format=jpg or png"
             )
         # Missing weights or a bad method setting fail before the run folder is made; a
         # finished run (or an empty shard) reads no weights at all.
