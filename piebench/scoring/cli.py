@@ -43,6 +43,8 @@ from piebench.scoring.evaluate import (
     stale_reason,
 )
 from piebench.scoring.leaderboard import leaderboard
+from piebench.scoring.reference_csv import FORMAT as REFERENCE_FORMAT
+from piebench.scoring.reference_csv import reference_csv
 from piebench.scoring.runs import RunFolder, open_run
 from piebench.scoring.tables import (
     FORMATS,
@@ -94,19 +96,25 @@ COMMAND_HELP = {
     "leaderboard": "Print the leaderboard, one row per run (out= also writes it).",
 }
 DEFAULT_FORMAT = {"evaluate": "markdown", "table": "markdown", "leaderboard": "csv"}
+# per-image scores in the reference evaluator's CSV layout: evaluate and table only
+COMMAND_FORMATS = {
+    "evaluate": (*FORMATS, REFERENCE_FORMAT),
+    "table": (*FORMATS, REFERENCE_FORMAT),
+    "leaderboard": FORMATS,
+}
 
 
 def _parse(command: str, argv: list[str]) -> tuple[argparse.Namespace, DictConfig]:
     parser = argparse.ArgumentParser(
         prog=f"python -m piebench {command}",
-        usage=f"%(prog)s [--format {{{','.join(FORMATS)}}}] [key=value ...]",
+        usage=f"%(prog)s [--format {{{','.join(COMMAND_FORMATS[command])}}}] [key=value ...]",
         description=COMMAND_HELP[command],
         epilog=config_help("evaluate"),  # --help lists the keys, not only --format
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=COMMAND_FORMATS[command],
         default=DEFAULT_FORMAT[command],
         help=f"output format (default: {DEFAULT_FORMAT[command]})",
     )
@@ -231,8 +239,13 @@ def _named_runs(cfg: DictConfig) -> tuple[list[RunFolder], list[str], str | None
 
 
 def _tables(cfg: DictConfig, scored: list[tuple[pd.DataFrame, dict[str, Any]]], fmt: str) -> str:
-    """One row per run (``RUN_ROWS``), per edit type too with ``by=edit_type``."""
+    """One row per run (``RUN_ROWS``), per edit type too with ``by=edit_type``; ``--format
+    reference``: a row per image instead, as the reference evaluator's CSV."""
     runs, names, legend = _named_runs(cfg)
+    if fmt == REFERENCE_FORMAT:
+        if legend:
+            logger.info(legend)
+        return reference_csv([f for f, _ in scored], names)
     frame = stack_runs([f for f, _ in scored], names)
     by = list(RUN_ROWS) if cfg.by == "method" else [*RUN_ROWS, "edit_type"]
     folders = [scores_folder(run, cfg.scores_dir) for run in runs]

@@ -41,6 +41,7 @@ from piebench.metrics.networks import MetricNetworks
 from piebench.metrics.profiles import BUILTIN_PROFILES, MetricProfile
 from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.scoring.evaluate import NO_EDITED_IMAGE, evaluate_run
+from piebench.scoring.reference_csv import reference_csv
 from tests.parity.conftest import parity_device
 
 # its tests share module-scoped work: keep them on one pytest-xdist worker (-n, --dist loadgroup)
@@ -343,3 +344,39 @@ def test_transformers_default_clip_processor_breaks_the_bound(harness):
     worst, _ = compare(values, reference_values(harness.parity, "strips", "parity"), CLIP)
     print("default CLIP processor, max deviation:", {k: f"{v:.1e}" for k, v in worst.items()})
     assert max(worst.values()) > 5 * bound_of("clip")[1]
+
+
+def test_the_reference_layout_export_reads_as_the_reference_csv(harness, tmp_path):
+    """``--format reference`` of the reference's own strips: the columns the reference's
+    evaluator wrote (``<method>|<metric>``, its metric order), read by the same reader as its
+    CSV, give its values within the bounds; NTI's unedited sample is empty cells, as there."""
+    methods = csv_methods(harness.parity, "strips")
+    profile = BUILTIN_PROFILES["parity_current"]
+    frames = [
+        evaluate_run(
+            harness.folders["strips"] / method,
+            data_root=harness.parity / "data",
+            metrics_cfg=harness.metrics_cfg(profile, NO_DINO),
+            networks=harness.networks,
+            save=False,
+        )
+        for method in methods
+    ]
+    exported = tmp_path / "evaluation_result.csv"
+    exported.write_text(reference_csv(frames, methods) + "\n")
+    theirs = harness.parity / "metrics" / REFERENCE_CSV[("strips", "parity_current")]
+    header = pd.read_csv(theirs, nrows=0).columns
+    assert list(pd.read_csv(exported, nrows=0).columns) == [
+        "file_id",
+        *(
+            c
+            for m in methods
+            for c in header
+            if c.startswith(f"{m}|") and c.split("|")[1] in NO_DINO
+        ),
+    ]
+    reference = {k: v for k, v in csv_values(theirs).items() if k[2] in NO_DINO}
+    ours = csv_values(exported)
+    assert set(ours) == set(reference)  # the same cells filled, the same left empty
+    _, out_of_bounds = compare(ours, reference, NO_DINO)
+    assert not out_of_bounds, "\n".join(out_of_bounds)

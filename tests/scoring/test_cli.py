@@ -14,6 +14,7 @@ import pytest
 
 from piebench.__main__ import main
 from piebench.metrics.profiles import BUILTIN_PROFILES, resolve_profile
+from piebench.metrics.registry import DEFAULT_METRICS
 from piebench.scoring.evaluate import NO_EDITED_IMAGE, evaluate_run
 from piebench.scoring.leaderboard import LEADERBOARD_COLUMNS
 from tests.scoring.conftest import listing, read_only
@@ -413,3 +414,33 @@ def test_leaderboard_names_the_folders_of_renamed_runs(bench, our_run, tmp_path,
     assert main(["leaderboard", *args]) == 0
     rows = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(rows["run"]) == ["direct", "direct-2"] and legend in caplog.text
+
+
+def test_table_exports_per_image_scores_in_the_reference_csv_layout(
+    bench, our_run, reference_run, tiny_cfg, tmp_path, capsys
+):
+    """``table --format reference out=...``: file_id, then ``<run>|<metric>`` per run in the
+    reference's metric order; our run's failed sample has empty cells, an empty unedited
+    region (the full mask of 922...) reads ``nan``. The leaderboard has no per-image layout."""
+    args = overrides(bench, [our_run, reference_run], tiny_cfg)
+    out = tmp_path / "evaluation_result.csv"
+    assert main(["table", "--format", "reference", f"out={out}", *args]) == 0
+    assert capsys.readouterr().out.strip() == out.read_text().strip()
+    table = pd.read_csv(out, dtype={"file_id": str}, keep_default_na=False)
+    metrics = [m for m in DEFAULT_METRICS if f"direct|{m}" in table.columns]
+    assert metrics == list(DEFAULT_METRICS)
+    assert list(table.columns) == [
+        "file_id",
+        *(f"direct|{m}" for m in metrics),
+        *(f"directinversion+p2p|{m}" for m in metrics),
+    ]
+    rows = table.set_index("file_id")
+    assert list(rows.index) == sorted(rows.index) and len(rows) == 3
+    scores = evaluate_run(reference_run, data_root=bench, metrics_cfg=tiny_cfg, save=False)
+    psnr = scores.set_index("id").loc["111000000000", "psnr_unedit_part"]
+    assert float(rows.loc["111000000000", "directinversion+p2p|psnr_unedit_part"]) == psnr
+    assert rows.loc["922000000000", "directinversion+p2p|psnr_unedit_part"] == "nan"
+    failed = [i for i in rows.index if rows.loc[i, "direct|psnr_unedit_part"] == ""]
+    assert len(failed) == 1
+    with pytest.raises(SystemExit):
+        main(["leaderboard", "--format", "reference", *args])
