@@ -44,7 +44,7 @@ def test_help_lists_every_config_key(argv, capsys):
 
 def test_scoring_help_names_the_table_keys_and_the_groups(capsys):
     text = help_text(["table", "--help"], capsys)
-    assert "--format {markdown,csv,latex}" in text
+    assert "--format {markdown,csv,latex,reference}" in text
     for key in ("runs:", "by:", "compare:", "out:", "rescore:", "inception_weights:"):
         assert key in text
     assert "data.* keys from data=sample (the default; choices: pie_bench, sample)" in text
