@@ -14,6 +14,7 @@ and RGBA) and gives a (resolution, resolution, 3) ``uint8`` array. PIE-Bench's i
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,24 +22,13 @@ from PIL import Image, UnidentifiedImageError
 
 from piebench.data.errors import SampleError
 
-
-def centre_square(image: np.ndarray) -> np.ndarray:
-    """Crop the centre square of an (H, W, C) array; offset = (long - short) // 2."""
-    h, w = image.shape[:2]
-    if h < w:
-        offset = (w - h) // 2
-        return image[:, offset : offset + h]
-    if w < h:
-        offset = (h - w) // 2
-        return image[offset : offset + w]
-    return image
-
-
 BICUBIC = Image.Resampling.BICUBIC  # PIL's default resize filter for RGB
 IMAGE_FITS = ("centre_crop", "centre_crop_rounded", "stretch_bilinear", "stretch_lanczos")
 
 
 def _centre_box(image: Image.Image) -> tuple[float, float, float, float]:
+    """The centre square as a float box: EDICT hands it to PIL's crop as it is (rounded half to
+    even); ``load_512`` slices at its floor, the integer offset (long - short) // 2."""
     width, height = image.size
     side = min(width, height)
     return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
@@ -58,7 +48,7 @@ def _resize_horizontal_first(
 def _fitted(rgb: Image.Image, fit: str) -> tuple[Image.Image, Image.Resampling]:
     """The part of the image a fit keeps, and the filter that brings it to size."""
     if fit == "centre_crop":
-        return Image.fromarray(np.ascontiguousarray(centre_square(np.asarray(rgb)))), BICUBIC
+        return rgb.crop(tuple(math.floor(edge) for edge in _centre_box(rgb))), BICUBIC
     if fit == "centre_crop_rounded":
         return rgb.crop(_centre_box(rgb)), BICUBIC
     if fit == "stretch_bilinear":

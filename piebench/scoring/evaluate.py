@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -410,14 +411,9 @@ def _select_samples(
             len(bench.samples) - len(present),
             len(bench.samples),
         )
-    entries: list[Sample | SampleError] = [*bench.samples, *bench.invalid]
-    return sorted(
-        (
-            (entry.sample_id if isinstance(entry, SampleError) else entry.id, entry)
-            for entry in entries
-        ),
-        key=lambda pair: pair[0],
-    )
+    readable = [(sample.id, sample) for sample in bench.samples]
+    unreadable = [(err.sample_id, err) for err in bench.invalid]
+    return sorted([*readable, *unreadable], key=itemgetter(0))
 
 
 def _base_row(
