@@ -65,7 +65,9 @@ class Batch:
         )
 
 
-RECONSTRUCTION_PANEL = "reconstruction_panel"  # Inversion.extras key, see ``piebench.strips``
+# Inversion.extras key where ``edit`` leaves the x_0 latents of the reference strip's
+# reconstruction panel (``image_format=strip``, see ``piebench.strips``); absent = a black panel
+RECONSTRUCTION_PANEL = "reconstruction_panel"
 
 
 @dataclass
@@ -86,9 +88,6 @@ class EditMethod(ABC):
     """Base of all methods: holds the shared model, the method config and the DDIM schedule."""
 
     reconstructs: ClassVar[bool] = True  # has a ``task=reconstruct`` (BLD, a generator, has not)
-    # ``image_format=strip``: whether ``edit`` leaves the reference strip's reconstruction panel
-    # in ``inversion.extras[RECONSTRUCTION_PANEL]`` (x_0 latents; absent = a black panel)
-    makes_strips: ClassVar[bool] = True
 
     def __init__(self, model: SDModel, cfg: Any) -> None:
         # prompts tokenize as in this method's reference environment (``method.text_cleaning``)

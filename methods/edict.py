@@ -22,12 +22,16 @@ EDICT changes the update rule, so it owns its loop; the coupled-step maths is in
 5. Prompts: cleaned by BERT's basic tokenizer before BPE (``text_cleaning: basic``): the
    reference's EDICT environment (transformers 4.19, no ftfy) tokenizes that way.
 
+6. The strip's reconstruction panel (``image_format=strip``): the reference first runs a
+   full-strength inversion and reconstruction (guidance 7) only to show it. EDICT inverts
+   exactly, so those two passes return z_0: the panel is z_0 decoded (bit-identical to the
+   reference's ``__recon.png`` for both variants of the parity sample), without the two
+   50-step passes. They do not feed the edit, and every call reseeds, so the edit's inversion
+   draws the same posterior noise with or without them. ``task=reconstruct`` rebuilds the
+   source from this method's own inversion (source prompt, ``guidance``).
+
 Not reproduced, on purpose:
 
-- The reference first runs a full-strength inversion and reconstruction (guidance 7) only to
-  show a reconstruction panel; they do not feed the edit, and every call reseeds, so the edit's
-  inversion draws the same posterior noise with or without them. ``task=reconstruct`` instead
-  rebuilds the source from this method's own inversion (source prompt, ``guidance``).
 - Image loading: the reference crops with PIL's rounded float box and keeps non-RGB modes
   (compositing alpha in [-1, 1] space); the harness's shared preparation differs only for
   non-square or non-RGB files, which PIE-Bench (512x512 RGB) does not contain.
@@ -42,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from piebench.methods.base import Batch, EditMethod, Inversion
+from piebench.methods.base import RECONSTRUCTION_PANEL, Batch, EditMethod, Inversion
 from piebench.models.precision import precision_view
 from piebench.models.sd import SDModel, to_uint8
 from piebench.p2p.edict_control import source_attention_control
@@ -72,10 +76,6 @@ def _dtype(cfg: Any, key: str, allowed: tuple[str, ...]) -> torch.dtype:
 
 class EDICT(EditMethod):
     """Coupled exact inversion with the source prompt; editing by the coupled denoising."""
-
-    # the reference's EDICT strip shows a separate strength-1, guidance-7 reconstruction (its
-    # calls 1 and 2): two more 50-step coupled passes per sample, not made here
-    makes_strips = False
 
     def __init__(self, model: SDModel, cfg: Any) -> None:
         super().__init__(model, cfg)
@@ -160,6 +160,7 @@ class EDICT(EditMethod):
 
     def edit(self, batch: Batch, inversion: Inversion) -> torch.Tensor:
         """x_0 of the edit, (B,4,h,w) in ``dtype`` (decode it with ``decode``)."""
+        inversion.extras[RECONSTRUCTION_PANEL] = inversion.latents  # z_0: see point 6 above
         if not self.cfg.p2p:
             return self._generate(inversion, self._cfg_eps(batch.target_prompts, batch.ids))
         eps = self._source_controlled_eps(batch)

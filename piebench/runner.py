@@ -502,11 +502,6 @@ class Runner:
             raise RunError(
                 f"method {self.cfg.method.name} has no reconstruction (task=reconstruct)"
             )
-        if self.cfg.image_format == "strip" and not method_class.makes_strips:
-            raise RunError(
-                f"method {self.cfg.method.name} cannot save the reference's strips "
-                "(image_format=strip): use image_format=jpg or png"
-            )
         # Missing weights or a bad method setting fail before the run folder is made; a
         # finished run (or an empty shard) reads no weights at all.
         method = None

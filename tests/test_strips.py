@@ -10,7 +10,9 @@ from PIL import Image
 
 from piebench.atomic_files import write_image_atomic
 from piebench.data.pie_bench import SAMPLE_ROOT, load_benchmark
-from piebench.runner import RunError, Runner
+from piebench.methods import METHODS, Batch
+from piebench.models.loading import load_model
+from piebench.runner import Runner
 from piebench.scoring.runs import read_edited
 from tests.conftest import compose_config
 
@@ -66,8 +68,26 @@ def test_strips_hold_source_reconstruction_and_edit(tmp_path, method):
         assert np.abs(np.split(strips[0], 4, axis=1)[2].astype(int) - edits[0]).mean() > 1
 
 
-def test_edict_refuses_strips_before_any_work(tmp_path):
-    cfg = compose_config("method=edict", *BASE, f"output_dir={tmp_path}", "image_format=strip")
-    with pytest.raises(RunError, match="edict cannot save the reference's strips"):
-        Runner(cfg).run()
-    assert not any(tmp_path.iterdir())
+def test_edict_strips_show_the_decoded_z0_beside_the_edit(tmp_path):
+    """EDICT inverts exactly, so the reference's reconstruction panel is its z_0 decoded
+    (parity: tests/parity/test_edict_parity); the edit panel is the edit ``png`` stores."""
+
+    def run(*extra):
+        cfg = compose_config("method=edict", *BASE, f"output_dir={tmp_path}", *extra)
+        return Runner(cfg).run()
+
+    strips = run("image_format=strip", "run_name=strip")
+    assert (strips.ok, strips.failed) == (2, 0)
+    edits = images(run("image_format=png", "run_name=png").run_dir)
+    cfg = compose_config("method=edict", *BASE)
+    method = METHODS.get("edict")(load_model(cfg.model), cfg.method)
+    samples = load_benchmark(SAMPLE_ROOT, limit=2).samples
+    side = edits[0].shape[0]
+    sources = [s.load_image(side, cfg.method.image_fit) for s in samples]
+    batch = Batch.from_samples(samples, sources, seed=1234)
+    decoded_z0 = method.decode(method.encode(batch), batch)
+    for strip, edit, z0 in zip(images(strips.run_dir), edits, decoded_z0):
+        _, _, beside, edited = np.split(strip, 4, axis=1)
+        inner = slice(1, -1)
+        np.testing.assert_array_equal(edited[:, 1:], jpeg(edit, tmp_path)[:, 1:])
+        np.testing.assert_array_equal(beside[:, inner], jpeg(z0, tmp_path)[:, inner])

@@ -3,8 +3,9 @@
 Both variants on sample 000000000000 at the reference's settings (512 px, 50 steps, strength 0.8,
 guidance 3, float64 with fp16-rounded weights), with the parity checkpoint loaded through the
 project's own loader: ``edict`` ("edict+direct_forward") and ``edict`` with ``p2p=true``
-("edict+p2p"), each compared with the reference's lossless ``__edited.png`` panel: PSNR >= 55 dB,
-mean |difference| <= 0.1 grey levels, at most 0.5 % of values off by more than one level.
+("edict+p2p"), each compared with the reference's lossless ``__edited.png`` panel (and the strip's
+reconstruction panel with ``__recon.png``): PSNR >= 55 dB, mean |difference| <= 0.1 grey levels,
+at most 0.5 % of values off by more than one level.
 
 The two variants invert identically (their configs differ only in ``p2p``), so they share one
 inversion: the reference runs it once per variant.
@@ -19,6 +20,7 @@ import pytest
 
 from piebench.data.pie_bench import Sample, load_benchmark
 from piebench.methods import METHODS, Batch, EditMethod, Inversion
+from piebench.methods.base import RECONSTRUCTION_PANEL
 from piebench.models.loading import load_model
 from piebench.models.sd import SDModel
 from tests.conftest import compose_config
@@ -59,11 +61,18 @@ def inverted(parity_dir: Path) -> Inverted:
 
 
 @pytest.mark.parametrize("reference", list(VARIANTS))
-def test_edited_image_matches_the_reference(
+def test_edited_image_and_strip_panel_match_the_reference(
     reference: str, parity_dir: Path, inverted: Inverted
 ) -> None:
+    """The edit against ``__edited.png``, and the reconstruction panel the edit leaves for
+    ``image_format=strip`` (z_0 decoded: the reference's strength-1 inversion and
+    reconstruction return it exactly) against ``__recon.png`` (measured: bit-identical)."""
     method = edict(parity_dir, inverted.model, VARIANTS[reference])
     assert method.cfg.steps == 50 and method.timesteps[0] == 780 and method.timesteps[-1] == 0
-    ours = method.decode(method.edit(inverted.batch, inverted.inversion), inverted.batch)[0]
-    found = agreement(ours, reference_panel(parity_dir, reference, inverted.sample.image_path))
+    batch, inversion, image_path = inverted.batch, inverted.inversion, inverted.sample.image_path
+    ours = method.decode(method.edit(batch, inversion), batch)[0]
+    found = agreement(ours, reference_panel(parity_dir, reference, image_path))
     assert found.within(55.0, 0.1, 0.005), f"{reference}: {found}"
+    panel = method.decode(inversion.extras[RECONSTRUCTION_PANEL], batch)[0]
+    found = agreement(panel, reference_panel(parity_dir, reference, image_path, "recon"))
+    assert found.within(55.0, 0.1, 0.005), f"{reference} reconstruction panel: {found}"

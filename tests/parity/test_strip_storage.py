@@ -23,6 +23,8 @@ METHODS = {  # reference folder: its strip's third panel (None: black)
     "ddim+pix2pix-zero": "recon",
     "directinversion+pix2pix-zero": "recon",
     "blended-latent-diffusion": None,
+    "edict+direct_forward": "recon",
+    "edict+p2p": "recon",
 }
 
 
