@@ -51,7 +51,7 @@ def test_defaults_are_the_reference_protocol():
         2.0,
         "refine",
     )
-    assert cfg.jpeg_quality == 75 and cfg.image_format == "jpg" and cfg.data.mask_border
+    assert cfg.jpeg_quality == 75 and cfg.image_format == "strip" and cfg.data.mask_border
 
 
 def test_method_defaults_are_their_reference_scripts_defaults():

@@ -151,4 +151,5 @@ def test_runner_decodes_with_the_methods_decode(tmp_path, monkeypatch):
         f"output_dir={tmp_path}",
     )
     summary = Runner(cfg).run()
-    assert summary.ok == 1 and calls == [torch.float64]
+    # the edit, then the default strip's reconstruction panel (z_0)
+    assert summary.ok == 1 and calls == [torch.float64, torch.float64]
