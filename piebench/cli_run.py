@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     launcher runs in other processes (submitit) report in their own logs and manifests; here
     their sweep counts as done once every job has returned (a job that raised fails the sweep)."""
     _exit_codes.clear()
-    problem = composition_error("config", sys.argv[1:] if argv is None else argv)
+    problem = composition_error("config", sys.argv[1:] if argv is None else argv, validate)
     if problem:
         print(f"piebench run: error: {problem}", file=sys.stderr)
         return 2

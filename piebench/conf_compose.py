@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -44,11 +44,15 @@ def compose_conf(name: str, overrides: Sequence[str]) -> DictConfig:
             raise ConfigError(unknown_key_message(key, known)) from None
 
 
-def composition_error(name: str, argv: Sequence[str]) -> str | None:
-    """Why ``conf/<name>.yaml`` cannot be composed with a command line, as one message, or
-    None. The ``@hydra.main`` commands (run, bench) ask first, so a typo there reads as in the
-    other commands instead of ending in Hydra's search path; a ``-m`` sweep has each swept value
-    tried once (``sweep_jobs``) before any job starts; other flags (``--cfg``) are left to Hydra."""
+def composition_error(
+    name: str, argv: Sequence[str], check: Callable[[DictConfig], None] | None = None
+) -> str | None:
+    """Why ``conf/<name>.yaml`` cannot be composed with a command line (or, composed, fails
+    ``check``: a value of the wrong type or range), as one message, or None. The
+    ``@hydra.main`` commands (run, bench) ask first, so a typo there reads as in the other
+    commands instead of ending in Hydra's search path; a ``-m`` sweep has each swept value tried
+    once (``sweep_jobs``) before any job starts, so a bad value in its last job does not stop
+    the sweep after the first jobs' work; other flags (``--cfg``) are left to Hydra."""
     flags = [arg for arg in argv if arg.startswith("-")]
     if flags and set(flags) - MULTIRUN_FLAGS:
         return None
@@ -56,7 +60,9 @@ def composition_error(name: str, argv: Sequence[str]) -> str | None:
     jobs = sweep_jobs(overrides) if flags else [overrides]
     for job in jobs or []:
         try:
-            compose_conf(name, job)
+            cfg = compose_conf(name, job)
+            if check is not None:
+                check(cfg)
         except (ConfigError, HydraException) as err:
             where = f"the sweep's job `{' '.join(job)}`: " if flags and len(jobs) > 1 else ""
             return where + user_message(err)

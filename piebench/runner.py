@@ -13,6 +13,7 @@ shards share (the same bytes from each), so shards never clash.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -177,8 +178,8 @@ class Runner:
             )
 
     def _prepare_dir(self) -> None:
-        """Create the run folder and prove it writable; called once the method is ready, so a
-        run that cannot start (model or weights missing) leaves no empty folder behind."""
+        """Create the run folder (once the method is ready, so a run that cannot start leaves
+        no empty folder behind) or check an existing one, and prove it writable."""
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             fd, probe = tempfile.mkstemp(dir=self.run_dir, prefix=".write-test.")
@@ -502,15 +503,24 @@ class Runner:
             raise RunError(
                 f"method {self.cfg.method.name} has no reconstruction (task=reconstruct)"
             )
-        # Missing weights or a bad method setting fail before the run folder is made; a
-        # finished run (or an empty shard) reads no weights at all.
-        method = None
         records = RunRecords(self.run_dir, records_file(self.shard, self.num_shards))
-        if self._unfinished(benchmark, records):
-            method = method_class(model or load_model(self.cfg.model), self.cfg.method)
-        self._prepare_dir()
-        with self._lock_folder():
+        with contextlib.ExitStack() as held:
+            claimed = self.run_dir.is_dir()
+            if claimed:  # another run may be editing it: refuse before loading any weights
+                held.enter_context(self._claim_folder())
+            # Missing weights or a bad method setting fail before a new run folder is made; a
+            # finished run (or an empty shard) reads no weights at all.
+            method = None
+            if self._unfinished(benchmark, records):
+                method = method_class(model or load_model(self.cfg.model), self.cfg.method)
+            if not claimed:
+                held.enter_context(self._claim_folder())
             return self._run_locked(benchmark, config, identity, method)
+
+    def _claim_folder(self) -> IO[str]:
+        """Make (or check) the writable run folder, then take this run's lock on it."""
+        self._prepare_dir()
+        return self._lock_folder()
 
     def _lock_folder(self) -> IO[str]:
         """This run's (shard's) lock on the folder, held while it edits; a ``RunError`` when

@@ -181,15 +181,20 @@ def test_an_empty_selection_stops_before_any_folder_is_made(tmp_path):
     assert not (tmp_path / "ddim").exists()
 
 
-def test_a_second_run_into_a_busy_folder_stops(tmp_path):
-    """Two identical runs in one folder would both edit every sample: the second stops."""
+def test_a_second_run_into_a_busy_folder_stops(tmp_path, monkeypatch):
+    """Two identical runs in one folder would both edit every sample: the second stops, before
+    it loads any weights (a full model load with real checkpoints)."""
     cfg = compose_config(*BASE, f"output_dir={tmp_path}", "data.limit=1")
     (tmp_path / "ddim").mkdir()
     held = try_lock(tmp_path / "ddim" / lock_file_name(0, 1))
     assert held is not None
+    loads = []
+    real_load = runner.load_model
+    monkeypatch.setattr(runner, "load_model", lambda c: loads.append(c) or real_load(c))
     try:
         with pytest.raises(RunError, match="another run is editing"):
             Runner(cfg).run()
+        assert not loads
         shard = compose_config(*BASE, f"output_dir={tmp_path}", "data.num_shards=2")
         with pytest.raises(RunError, match=r"split another way \(\.lock is held\)"):
             Runner(shard).run()  # a shard's samples are the whole run's too

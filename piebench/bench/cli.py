@@ -214,7 +214,7 @@ def _bench(cfg: DictConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 measured, 2 the benchmark could not start."""
-    problem = composition_error("bench", sys.argv[1:] if argv is None else argv)
+    problem = composition_error("bench", sys.argv[1:] if argv is None else argv, validate)
     if problem:
         print(f"piebench bench: error: {problem}", file=sys.stderr)
         return 2

@@ -184,6 +184,21 @@ def test_a_sweep_with_one_bad_value_stops_before_any_job(tmp_path):
     assert "Config search path" not in result.stderr and not list(tmp_path.iterdir())
 
 
+def test_a_sweep_with_one_value_of_the_wrong_type_stops_before_any_job(tmp_path):
+    """A value only the schema rejects (``method.steps=abc``) in the sweep's last job stops the
+    sweep before the first job edits anything."""
+    cmd = [sys.executable, "-m", "piebench", "run", "-m", "method.steps=2,abc", "model=tiny"]
+    result = subprocess.run(
+        [*cmd, "data.limit=1", f"output_dir={tmp_path}"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the sweep's job `method.steps=abc" in result.stderr
+    assert "method.steps" in result.stderr and not list(tmp_path.iterdir())
+
+
 def test_a_mistyped_key_names_the_closest_keys():
     result = piebench_run("metho.steps=3", "model=tiny")
     assert result.returncode == 2
