@@ -18,13 +18,13 @@ logger = logging.getLogger(__name__)
 
 
 class MissingWeightsError(FileNotFoundError):
-    """A metric network's weights are neither configured nor cached locally."""
+    """A metric network's weights are neither configured nor cached locally, or unreadable."""
 
     def __init__(self, network: str, fetch: str, config_key: str, tried: list[str]) -> None:
         self.network, self.config_key = network, config_key
         looked = "; ".join(tried) or "(nothing configured)"
         super().__init__(
-            f"{network}: weights not found offline (looked at: {looked}). Fetch {fetch} and set "
+            f"{network}: no usable weights offline (looked at: {looked}). Fetch {fetch} and set "
             f"{config_key}=<path>."
         )
 

@@ -342,7 +342,9 @@ def fid_wanted(fid_cfg: Mapping[str, Any]) -> bool:
 
 def benchmark_root(run: RunFolder, root: str | Path | None, notes: bool = True) -> Path:
     """The benchmark a run is scored against: ``root`` when given, else the one its manifest
-    records it was made from, else (a reference-tree folder) the bundled sample.
+    records it was made from; a reference-tree folder, which records none, needs ``root``
+    (scored against the bundled sample by default, every edit would pair with the wrong
+    source or none); a folder of ours without a recorded benchmark: the bundled sample.
 
     PIE-Bench ids repeat across benchmarks (the bundled sample reuses them), so scoring a run
     against another benchmark than its own would pair its edits with the wrong sources. A given
@@ -361,6 +363,11 @@ def benchmark_root(run: RunFolder, root: str | Path | None, notes: bool = True) 
             )  # fmt: skip
         return root
     if not recorded.get("root"):
+        if run.records is None:
+            raise BenchmarkError(
+                f"{run.path} is a folder of the reference's output tree, which records no "
+                "benchmark: pass data.root=<the PIE-Bench folder its edits were made from>"
+            )
         return SAMPLE_ROOT
     made_from = Path(str(recorded["root"]))
     if (made_from / MAPPING_FILE).is_file():

@@ -189,6 +189,14 @@ def test_a_run_is_scored_against_the_benchmark_it_was_made_from(bench, our_run, 
     assert benchmark_root(open_run(our_run), str(bench)) == bench  # data.root always wins
 
 
+def test_a_reference_tree_needs_data_root(bench, reference_run):
+    """A reference output folder records no benchmark: scored against the bundled sample by
+    default it would pair its edits with other sources (or none), so it stops, naming the key."""
+    with pytest.raises(BenchmarkError, match="reference's output tree.*pass data.root="):
+        benchmark_root(open_run(reference_run), None)
+    assert benchmark_root(open_run(reference_run), str(bench)) == bench
+
+
 def test_a_reference_trees_unreadable_entry_is_a_failed_row_and_odd_runs_are_scored(
     bench, reference_run, tmp_path, tiny_cfg, networks, caplog
 ):
