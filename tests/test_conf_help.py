@@ -73,3 +73,17 @@ def test_style_step_help_in_a_subprocess_is_no_hydra_traceback():
     )
     assert result.returncode == 0, result.stderr
     assert "LexerNoViableAltException" not in result.stderr and "style.images" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "bench"])
+def test_hydra_command_help_names_the_command(command):
+    """The Hydra apps' ``--help`` starts with the command a user typed, not a module name."""
+    result = subprocess.run(
+        [sys.executable, "-m", "piebench", command, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"piebench {command} is powered by Hydra."), result.stdout[:80]
